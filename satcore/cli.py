@@ -1,0 +1,247 @@
+"""The ``satcore`` command line.
+
+A lazy click group: core commands import their machinery only when invoked, and plugin commands are looked up
+(loading plugins) only when a command name is not a core one, so ``satcore --help`` loads no plugin and no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from satcore import __version__
+from satcore.errors import SatcoreError
+
+CORE_COMMANDS = ("run", "validate", "plugins", "models", "schema", "report", "new-plugin")
+
+
+class LazyGroup(click.Group):
+    """Core commands first; unknown names are looked up among plugin commands."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        extra = click.Group()
+        from satcore.plugins import get_plugin_manager
+
+        get_plugin_manager().hook.satcore_register_commands(cli=extra)
+        return extra.commands.get(cmd_name)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text("Plugins may add commands (e.g. `satcore train ...`); `satcore plugins` lists them.")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="satcore")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """satcore: change detection, recognition, captioning and generation on satellite imagery."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _overrides(values: tuple[str, ...]) -> dict[str, Any]:
+    from satcore.spec import parse_overrides
+
+    return parse_overrides(values)
+
+
+def _print_metrics(metrics: dict[str, Any] | None) -> None:
+    if not metrics:
+        click.echo("no ground truth: metrics.json not written")
+        return
+    cb = metrics["class_balance"]
+    frac = cb.get("pixels_changed_fraction")
+    click.echo(f"class balance: {cb['items_changed']}/{cb['items']} items changed"
+               + (f", {100 * frac:.2f}% of pixels changed" if frac is not None else ""))
+
+    def f(v: Any) -> str:
+        return "   —  " if v is None else f"{v:6.3f}"
+
+    click.echo(f"{'split':6} {'step':24} {'img F1':>6} {'img acc':>7} {'px AUC':>6} {'px F1':>6} {'IoU':>6} "
+               f"{'kappa':>6}")
+    for split, base in metrics["baseline"].items():
+        rows = [("always change", base)] + [(sid, per[split]) for sid, per in metrics["steps"].items()
+                                            if split in per]
+        for name, e in rows:
+            img, px = e.get("image") or {}, e.get("pixel") or {}
+            click.echo(f"{split:6} {name[:24]:24} {f(img.get('f1'))} {f(img.get('accuracy')):>7} "
+                       f"{f(px.get('auc'))} {f(px.get('f1'))} {f(px.get('iou'))} {f(px.get('kappa'))}")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec value by dotted path; steps by id: --set steps.change.threshold=0.4")
+@click.option("--resume", is_flag=True, help="Continue the run in output.dir: finished items are skipped.")
+@click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in output.dir.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False), help="Override output.dir.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_dir: str | None,
+        quiet: bool) -> None:
+    """Run the pipeline SPEC (a YAML file) and write results, metrics, maps and a report."""
+    from satcore.engine import run_pipeline
+
+    res = run_pipeline(spec, _overrides(sets), resume=resume, overwrite=overwrite, progress=not quiet,
+                       output_dir=output_dir)
+    click.echo(f"items: {res.items_ok} ok, {res.items_failed} failed"
+               + (f", {res.items_skipped} skipped (already done)" if res.items_skipped else ""))
+    _print_metrics(res.metrics)
+    out = res.output_dir
+    click.echo(f"outputs in {out}/: results.parquet, metrics.json, errors.jsonl, manifest.json, run.log"
+               + (", maps/" if (out / "maps").is_dir() else "") + (", report.html" if (out / "report.html")
+                                                                    .exists() else ""))
+    if res.items_failed:
+        click.echo(f"{res.items_failed} item(s) failed: see {out / 'errors.jsonl'}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec value (as for run).")
+def validate(spec: str, sets: tuple[str, ...]) -> None:
+    """Check SPEC's keys, types and input chain without loading any model."""
+    from satcore.spec import load_pipeline
+
+    p = load_pipeline(spec, _overrides(sets))
+    chain = " → ".join([f"source ({p.source_cls.name})"] + [f"{s.id} ({s.type} ← {s.input})" for s in p.steps])
+    click.echo(f"{spec}: valid. {chain}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins, their components, and plugins that failed to load."""
+    from satcore.errors import PluginConflictError
+    from satcore.plugins import KIND_HOOKS, get_plugin_manager
+
+    pm = get_plugin_manager()
+    conflict = None
+    try:
+        cat = pm.catalogue()
+    except PluginConflictError as exc:
+        conflict, cat = str(exc), {k: {} for k in KIND_HOOKS}
+    by_plugin: dict[str, dict[str, list[str]]] = {n: {} for n in pm.info}
+    for kind, comps in cat.items():
+        for name, cls in comps.items():
+            by_plugin.setdefault(cls.plugin_name or "?", {}).setdefault(kind, []).append(name)
+    if as_json:
+        click.echo(json.dumps({
+            "plugins": [{"name": n, "distribution": pm.info[n].distribution if n in pm.info else None,
+                         "version": pm.info[n].version if n in pm.info else None, "components": by_plugin[n]}
+                        for n in by_plugin],
+            "failed": [{"name": e.name, "distribution": e.distribution, "error": str(e.exception)}
+                       for e in pm.load_errors],
+            "conflict": conflict,
+        }, indent=2))
+        return
+    for n, kinds in by_plugin.items():
+        info = pm.info.get(n)
+        head = f"{n}" + (f" ({info.distribution} {info.version})" if info and info.distribution else "")
+        click.echo(head)
+        for kind, names in kinds.items():
+            click.echo(f"  {kind + 's':12} {', '.join(sorted(names))}")
+    for e in pm.load_errors:
+        click.echo(f"FAILED {e.name}" + (f" ({e.distribution})" if e.distribution else "")
+                   + f": {type(e.exception).__name__}: {e.exception}")
+    if conflict:
+        click.echo(f"CONFLICT: {conflict}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models(as_json: bool) -> None:
+    """List model aliases, their licences, and whether weights are present locally."""
+    from satcore.errors import MissingWeightsError
+    from satcore.registry import get_registry
+
+    reg = get_registry()
+    rows = []
+    for alias, entry in sorted(reg.models.items()):
+        try:
+            found = reg.resolve(alias)
+            where: str | None = f"{found.source}: {found.path}"
+        except MissingWeightsError:
+            where = None
+        rows.append({"alias": alias, "family": entry.get("family"), "licence": entry.get("licence"),
+                     "present": where is not None, "where": where, "defined_by": reg.origins.get(alias)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        mark = "present" if r["present"] else "missing"
+        click.echo(f"{r['alias']:24} {str(r['family']):12} {str(r['licence'])[:28]:28} {mark}"
+                   + (f"  ({r['where']})" if r["where"] else ""))
+    from satcore.registry import models_dir
+
+    click.echo(f"\nPut weights in {models_dir()}/<alias>/ (or set SATCORE_MODELS); see docs/models.md.")
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of pipeline specs, with the installed plugins' parameters."""
+    from satcore.spec import pipeline_schema
+
+    text = json.dumps(pipeline_schema(), indent=2)
+    if output:
+        Path(output).write_text(text + "\n")
+    else:
+        click.echo(text)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def report(run_dir: str) -> None:
+    """Rebuild RUN_DIR/report.html from a finished run's files."""
+    from satcore.outputs.report import build_report
+
+    click.echo(str(build_report(run_dir)))
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["detector", "extractor", "source", "captioner", "recognizer",
+                                           "generator"]), default="detector", show_default=True)
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to create the package folder.")
+def new_plugin(name: str, kind: str, directory: str) -> None:
+    """Scaffold a plugin package NAME (pyproject with entry point, a component, tests)."""
+    from satcore.scaffold import scaffold_plugin
+
+    path = scaffold_plugin(name, kind, Path(directory))
+    click.echo(f"created {path}\nnext: pip install -e {path} && pytest {path}/tests")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user-facing errors without traceback, exit codes 0/1/2."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("SATCORE_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="satcore", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except SatcoreError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun with --resume to continue", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

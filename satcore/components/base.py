@@ -1,0 +1,169 @@
+"""What every component shares: params, lifecycle, batches and the run context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from satcore.data import Item
+    from satcore.registry import Registry, ResolvedModel
+
+#: Names a component may list in ``consumes`` / ``produces``; ``satcore validate`` checks the chain with them.
+DATA_KINDS = {
+    "pair": "two co-registered images (before, after)",
+    "series": "a time series of images at one location",
+    "scene": "a single image",
+    "mask": "a pixel change mask (ground truth)",
+    "text": "text per item (captions, prompts)",
+    "probabilities": "per-image class probabilities",
+    "embedding": "per-image embedding vectors",
+    "features": "a per-item feature vector",
+    "segmentation": "per-pixel class probabilities",
+    "change": "a change score/label (and maybe a change map)",
+    "captions": "generated captions",
+    "labels": "recognised labels with scores",
+    "images": "generated images",
+}
+
+
+class Params(BaseModel):
+    """Base for component parameters: unknown keys are errors, every field documented."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class RunContext:
+    """What a component may know about the run it is part of."""
+
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 32
+    loader_workers: int = 0
+    run_dir: Path | None = None
+    spec_dir: Path | None = None
+    registry: Registry | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("satcore"))
+
+    def resolve_model(self, alias: str, path: str | None = None) -> ResolvedModel:
+        """Find the weights of a model alias (or an explicit checkpoint path) by the one search order."""
+        from satcore.registry import get_registry
+
+        reg = self.registry or get_registry()
+        return reg.resolve(alias, explicit_path=path)
+
+    def torch_device(self) -> str:
+        """``auto`` → ``cuda`` when available, else ``cpu`` (imports torch; call from ``setup()`` only)."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def state_path(self, step_id: str, suffix: str) -> Path:
+        """Where a step keeps fitted state inside the run folder."""
+        if self.run_dir is None:
+            raise RuntimeError("no run folder: fitted state cannot be saved")
+        d = self.run_dir / "fitted"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{step_id}{suffix}"
+
+
+class Batch(Sequence["Item"]):
+    """Items processed together, with what each one's ``input:`` produced upstream.
+
+    ``inputs[i]`` is the output of the step named by ``input:`` for ``items[i]``, or the item itself when the
+    input is the source. An item's result must never depend on which other items share its batch.
+    """
+
+    def __init__(self, items: Sequence[Item], inputs: Sequence[Any] | None = None, step_id: str = "") -> None:
+        self.items = list(items)
+        self.inputs = list(inputs) if inputs is not None else list(self.items)
+        self.step_id = step_id
+        if len(self.inputs) != len(self.items):
+            raise ValueError("one input per item")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.items[i]
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    def with_inputs(self) -> Iterator[tuple[Item, Any]]:
+        """``(item, upstream output)`` pairs."""
+        return zip(self.items, self.inputs)
+
+
+def scalar_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Keep what fits a table cell: scalars, strings and short lists of them."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and len(v) <= 64 and all(
+            isinstance(x, (bool, int, float, str, np.generic)) for x in v
+        ):
+            out[k] = [x.item() if isinstance(x, np.generic) else x for x in v]
+    return out
+
+
+class Component:
+    """Base of every component kind.
+
+    Subclasses set ``name`` (kebab-case, the YAML ``type:``), ``params_model``, ``consumes`` and ``produces``,
+    import heavy libraries and load weights in :meth:`setup`, and process batches.
+    """
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str] = ""
+    params_model: ClassVar[type[Params]] = Params
+    params_version: ClassVar[int] = 1
+    consumes: ClassVar[tuple[str, ...]] = ()
+    produces: ClassVar[tuple[str, ...]] = ()
+    #: Filled in by the plugin manager: the plugin and distribution that registered the class.
+    plugin_name: ClassVar[str | None] = None
+    distribution: ClassVar[str | None] = None
+
+    def __init__(self, params: Params | None = None, context: RunContext | None = None,
+                 step_id: str | None = None) -> None:
+        self.params = params if params is not None else self.params_model()
+        self.context = context or RunContext()
+        self.step_id = step_id or self.name
+
+    @classmethod
+    def upgrade_params(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """Turn params written for an older ``params_version`` into the current shape (default: as is)."""
+        return data
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Import heavy libraries and load weights; raise MissingWeights/MissingDependency errors here."""
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Release what setup() took."""
+
+    def models_used(self) -> list[dict[str, Any]]:
+        """Model aliases this instance loaded, for ``manifest.json`` (alias, source, sha256, licence)."""
+        return []
+
+    def columns(self, output: Any) -> dict[str, Any]:
+        """Table cells for ``results.parquet`` from one item's output (prefixed with the step id later)."""
+        if isinstance(output, dict):
+            return scalar_columns(output)
+        return {}

@@ -1,0 +1,270 @@
+"""The data model: :class:`Raster` (pixels plus georeference) and :class:`Item` (what a source yields).
+
+rasterio is imported lazily so that ``import satcore`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from satcore.errors import ComponentError
+
+if TYPE_CHECKING:
+    from affine import Affine
+    from rasterio.crs import CRS
+
+#: Sentinel-2 band names in ESA order.
+SENTINEL2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+RGB_BANDS = ("red", "green", "blue")
+RGBN_BANDS = ("red", "green", "blue", "nir")
+
+
+def default_band_names(count: int) -> tuple[str, ...]:
+    """Band names for a raster that carries none: RGB, RGBN, Sentinel-2, else ``b1..bN``."""
+    if count == 3:
+        return RGB_BANDS
+    if count == 4:
+        return RGBN_BANDS
+    if count == 13:
+        return SENTINEL2_BANDS
+    if count == 1:
+        return ("gray",)
+    return tuple(f"b{i}" for i in range(1, count + 1))
+
+
+@dataclass
+class Raster:
+    """A multi-band image with its georeference.
+
+    Attributes:
+        array: pixels as ``(bands, height, width)``.
+        crs: a :class:`rasterio.crs.CRS`, or ``None`` for PNG/JPEG and other ungeoreferenced files.
+        transform: the affine pixel → CRS transform (identity when ungeoreferenced).
+        band_names: one name per band (Sentinel-2 ``B01``…, ``red green blue [nir]``, or from the file).
+        nodata: the nodata value, if any.
+        time: acquisition time, if known.
+        path: the file it was read from.
+    """
+
+    array: np.ndarray
+    crs: CRS | None = None
+    transform: Affine | None = None
+    band_names: tuple[str, ...] = ()
+    nodata: float | None = None
+    time: datetime | None = None
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.array.ndim == 2:
+            self.array = self.array[None]
+        if self.array.ndim != 3:
+            raise ValueError(f"Raster array must be (bands, height, width), got shape {self.array.shape}")
+        if not self.band_names:
+            self.band_names = default_band_names(self.array.shape[0])
+        if len(self.band_names) != self.array.shape[0]:
+            raise ValueError(f"{len(self.band_names)} band names for {self.array.shape[0]} bands")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return int(self.array.shape[1]), int(self.array.shape[2])
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return int(self.array.shape[0])
+
+    def band(self, name: str) -> np.ndarray:
+        """One band by name, as float32."""
+        try:
+            return self.array[self.band_names.index(name)].astype(np.float32)
+        except ValueError:
+            raise KeyError(f"band {name!r} not in {list(self.band_names)}") from None
+
+    def has_bands(self, *names: str) -> bool:
+        """Whether every band named exists."""
+        return all(n in self.band_names for n in names)
+
+    def with_array(self, array: np.ndarray, band_names: tuple[str, ...] | None = None) -> Raster:
+        """A copy with other pixels and the same georeference."""
+        return replace(self, array=array, band_names=band_names or self.band_names)
+
+
+@dataclass
+class ItemRef:
+    """A cheap handle on an item: id, file paths and metadata, listed before any pixel is read.
+
+    The engine splits, skips (``--resume``) and schedules refs; the source turns each into an :class:`Item`
+    with :meth:`satcore.components.Source.load`.
+    """
+
+    item_id: str
+    paths: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, key: str | None) -> str:
+        """The value used to keep related items on one side of a train/test split."""
+        if key is None:
+            return self.item_id
+        value = self.meta.get(key)
+        return str(value) if value is not None else self.item_id
+
+
+@dataclass
+class Item:
+    """One unit of work: an image pair, a time series at a location, a single scene.
+
+    Attributes:
+        item_id: stable id (for ``folder-pairs`` the path relative to ``A/`` without extension).
+        images: the rasters; two for a pair (before, after), N for a series, one for a scene.
+        label: boolean change mask ``(H, W)`` (nonzero in the label file = change), or ``None``.
+        valid: boolean mask of pixels whose truth is known (``None`` = all); pixels outside are ignored
+            by the metrics.
+        image_label: image-level truth (1 = change), derived from ``label`` when not given.
+        meta: anything else the source knows (tile, location, dates, captions).
+    """
+
+    item_id: str
+    images: list[Raster]
+    label: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    image_label: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.image_label is None and self.label is not None:
+            lab = self.label if self.valid is None else self.label & self.valid
+            self.image_label = int(bool(lab.any()))
+
+    @property
+    def kind(self) -> str:
+        """``pair``, ``series`` or ``scene``."""
+        return self.meta.get("kind") or ("pair" if len(self.images) == 2 else "scene" if len(self.images) == 1
+                                         else "series")
+
+    @property
+    def reference(self) -> Raster:
+        """The raster whose grid maps are written on (the first image)."""
+        return self.images[0]
+
+    def pair_arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+        """The before and after pixels as ``(bands, H, W)`` arrays of ``dtype``."""
+        if len(self.images) != 2:
+            raise ComponentError(f"expected an image pair, item has {len(self.images)} images", self.item_id)
+        return self.images[0].array.astype(dtype), self.images[1].array.astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------- raster I/O
+
+def _describe_read_failure(path: str, exc: BaseException) -> str:
+    size = os.path.getsize(path) if os.path.exists(path) else None
+    if size is None:
+        return f"{path}: file does not exist"
+    if size == 0:
+        return f"{path}: file is empty (0 bytes)"
+    return f"{path}: cannot read image ({type(exc).__name__}: {exc}); the file may be corrupt or truncated"
+
+
+def read_raster(
+    path: str | os.PathLike[str],
+    bands: tuple[str, ...] | None = None,
+    window: Any = None,
+    time: datetime | None = None,
+) -> Raster:
+    """Read PNG, JPEG, BMP, GeoTIFF or ENVI (any GDAL format) into a :class:`Raster`.
+
+    An alpha band is dropped. Files without a georeference get ``crs=None``. Problems raise
+    :class:`~satcore.errors.ComponentError` naming the file.
+    """
+    import warnings
+
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.errors import NotGeoreferencedWarning
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ComponentError(f"{path}: file does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
+                arr = ds.read(keep, window=window)
+                descr = [ds.descriptions[i - 1] for i in keep]
+                crs = ds.crs
+                transform = ds.window_transform(window) if window is not None else ds.transform
+                nodata = ds.nodata
+    except ComponentError:
+        raise
+    except Exception as exc:  # rasterio raises several types for corrupt/truncated data
+        raise ComponentError(_describe_read_failure(path, exc)) from exc
+    if bands:
+        names = tuple(bands)
+    elif all(descr) and len(set(descr)) == len(descr) and not any(d.startswith("Resize (") for d in descr):
+        names = tuple(str(d) for d in descr)
+    else:
+        names = default_band_names(arr.shape[0])
+    if len(names) != arr.shape[0]:
+        raise ComponentError(f"{path}: {arr.shape[0]} bands but {len(names)} band names given ({list(names)})")
+    if crs is None:
+        from affine import Affine
+
+        transform = Affine.identity() if window is None else transform
+    return Raster(arr, crs=crs, transform=transform, band_names=names, nodata=nodata, time=time, path=path)
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a mask file as a boolean ``(H, W)`` array: nonzero in any band = True."""
+    r = read_raster(path)
+    return np.asarray(r.array != 0).any(axis=0)
+
+
+def write_geotiff(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    like: Raster | None = None,
+    band_descriptions: list[str] | None = None,
+    **profile: Any,
+) -> None:
+    """Write ``(bands, H, W)`` to a tiled, deflate-compressed GeoTIFF, atomically (temp file + rename).
+
+    The CRS and transform come from ``like``; an ungeoreferenced ``like`` writes no CRS.
+    """
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    if array.ndim == 2:
+        array = array[None]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = array.shape[1:]
+    prof: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": h,
+        "width": w,
+        "count": array.shape[0],
+        "dtype": array.dtype.name,
+        "compress": "deflate",
+    }
+    if h >= 256 and w >= 256:
+        prof.update(tiled=True, blockxsize=256, blockysize=256)
+    if like is not None and like.crs is not None:
+        prof.update(crs=like.crs, transform=like.transform)
+    prof.update(profile)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **prof) as dst:
+            dst.write(array)
+            for i, d in enumerate(band_descriptions or [], 1):
+                dst.set_band_description(i, d)
+    os.replace(tmp, path)

@@ -1,0 +1,624 @@
+"""The engine: validate → set up → fit on the train split → stream batches → write outputs.
+
+Results are journaled as atomically written part files (``parts/``), so a run killed at any point loses only
+the batch in flight and ``--resume`` continues from there. ``results.parquet``, ``errors.jsonl``,
+``metrics.json`` and ``report.html`` are derived from the journal at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from satcore.components import Batch, Component, Detection, Detector, RunContext, Source
+from satcore.data import Item, ItemRef, write_geotiff
+from satcore.errors import ComponentError, ResumeError, RunStopped, SatcoreError, UsageError
+from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise
+from satcore.evaluate.split import assign_splits
+from satcore.spec import Pipeline, ResolvedStep, load_pipeline
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from satcore.plugins import SatcorePluginManager
+
+log = logging.getLogger("satcore")
+
+OUTPUT_NAMES = {"results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log", "report.html",
+                "maps", "parts", "fitted", "generated", "report_files"}
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    output_dir: Path
+    exit_code: int
+    items_ok: int
+    items_failed: int
+    items_skipped: int
+    metrics: dict[str, Any] | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def results_path(self) -> Path:
+        """``results.parquet``."""
+        return self.output_dir / "results.parquet"
+
+    def results(self) -> pd.DataFrame:
+        """The per-item table."""
+        import pandas as pd
+
+        return pd.read_parquet(self.results_path)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The failed items from ``errors.jsonl``."""
+        text = (self.output_dir / "errors.jsonl").read_text()
+        return [json.loads(x) for x in text.splitlines() if x.strip()]
+
+
+# ------------------------------------------------------------------------------------------ output folder
+
+def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> None:
+    """Create the folder; refuse a non-empty one unless resuming (same spec) or overwriting (ours only)."""
+    if resume and overwrite:
+        raise UsageError("choose one of --resume and --overwrite")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output.dir {out} exists and is not a folder")
+    entries = [p for p in out.iterdir()] if out.exists() else []
+    if entries and resume:
+        man = out / "manifest.json"
+        if not man.exists():
+            raise ResumeError(f"{out} has no manifest.json, so it is not a satcore run to resume; use "
+                              "--overwrite or another output.dir")
+        old = json.loads(man.read_text()).get("spec_hash")
+        if old != spec_hash:
+            raise ResumeError(f"the spec changed since the run in {out} began (spec hash {old} → {spec_hash}); "
+                              "resuming would mix results of two specs. Use --overwrite to start again, or set "
+                              "another output.dir (--set output.dir=...)")
+        return
+    if entries and not resume:
+        if not overwrite:
+            raise UsageError(f"output folder {out} is not empty; add --resume to continue that run or "
+                             "--overwrite to replace it")
+        foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES]
+        if foreign:
+            raise UsageError(f"--overwrite refused: {out} holds files satcore did not write "
+                             f"({', '.join(sorted(foreign)[:5])}); choose an empty output.dir")
+        for p in entries:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, datetime)):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty JSON, atomically; NaN never written (None instead)."""
+    _atomic_write_text(path, json.dumps(_clean(data), indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+# ------------------------------------------------------------------------------------------ the engine
+
+class Engine:
+    """Runs one validated pipeline in this process (the local executor)."""
+
+    def __init__(self, pipeline: Pipeline, out: Path, progress: bool = True) -> None:
+        self.pipeline = pipeline
+        self.spec = pipeline.spec
+        self.out = out
+        self.progress = progress
+        ex = self.spec.execution
+        self.context = RunContext(seed=self.spec.seed, device=ex.device, batch_size=ex.batch_size,
+                                  loader_workers=ex.loader_workers, run_dir=out, spec_dir=pipeline.base_dir,
+                                  logger=log)
+        self.source: Source = pipeline.source_cls(pipeline.source_params, self.context, "source")  # type: ignore[assignment]
+        self.steps: list[tuple[ResolvedStep, Component]] = [
+            (s, s.cls(s.params, self.context, s.id)) for s in pipeline.steps
+        ]
+        self.timings: dict[str, float] = defaultdict(float)
+        self.bins = self.spec.evaluate.bins
+        self.fit_summaries: dict[str, Any] = {}
+
+    # -------------------------------------------------------------- setup
+    def setup(self) -> None:
+        """Set up every component before any item streams; failures stop the run (exit 1)."""
+        for sid, comp in [("source", self.source), *[(s.id, c) for s, c in self.steps]]:
+            t = time.perf_counter()
+            try:
+                comp.setup()
+            except SatcoreError as exc:
+                raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {exc}") from exc
+            except Exception as exc:
+                raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
+            self.timings[f"setup:{sid}"] += time.perf_counter() - t
+
+    # -------------------------------------------------------------- loading
+    def _load(self, ref: ItemRef) -> Item | BaseException:
+        try:
+            return self.source.load(ref)
+        except Exception as exc:
+            return exc
+
+    def iter_loaded(self, batches: Sequence[list[ItemRef]]) -> Iterator[tuple[list[ItemRef], list[Any]]]:
+        """Yield ``(refs, items-or-exceptions)`` per batch, reading ahead with ``loader_workers`` threads."""
+        workers = self.spec.execution.loader_workers
+        if workers <= 0:
+            for b in batches:
+                yield b, [self._load(r) for r in b]
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load") as pool:
+            pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
+            it = iter(batches)
+            for b in it:
+                pending.append((b, [pool.submit(self._load, r) for r in b]))
+                if len(pending) >= 2:  # one batch in the model, one being read
+                    refs, futs = pending.pop(0)
+                    yield refs, [f.result() for f in futs]
+            for refs, futs in pending:
+                yield refs, [f.result() for f in futs]
+
+    # -------------------------------------------------------------- steps
+    def run_steps(self, items: list[Item], only: set[str] | None = None
+                  ) -> tuple[list[dict[str, Any]], list[tuple[str, BaseException] | None]]:
+        """Run the steps over items; a failing batch is retried item by item so one bad item fails alone."""
+        outputs: list[dict[str, Any]] = [{} for _ in items]
+        errors: list[tuple[str, BaseException] | None] = [None] * len(items)
+        for rs, comp in self.steps:
+            if only is not None and rs.id not in only:
+                continue
+            alive = [i for i in range(len(items)) if errors[i] is None]
+            if not alive:
+                break
+
+            def call(idx: list[int], rs: ResolvedStep = rs, comp: Component = comp) -> list[Any]:
+                inputs = [items[i] if rs.input == "source" else outputs[i][rs.input] for i in idx]
+                res = comp.process(Batch([items[i] for i in idx], inputs, rs.id))  # type: ignore[attr-defined]
+                if len(res) != len(idx):
+                    raise ComponentError(f"step {rs.id!r} returned {len(res)} results for {len(idx)} items")
+                return list(res)
+
+            t = time.perf_counter()
+            try:
+                for i, r in zip(alive, call(alive)):
+                    outputs[i][rs.id] = r
+            except Exception as batch_exc:
+                if len(alive) == 1:
+                    errors[alive[0]] = (rs.id, batch_exc)
+                else:
+                    for i in alive:
+                        try:
+                            outputs[i][rs.id] = call([i])[0]
+                        except Exception as exc:
+                            errors[i] = (rs.id, exc)
+            self.timings[rs.id] += time.perf_counter() - t
+            if self.spec.execution.on_error == "fail":
+                for i, e in enumerate(errors):
+                    if e is not None:
+                        raise RunStopped(f"item {items[i].item_id!r} failed in step {e[0]!r}: "
+                                         f"{type(e[1]).__name__}: {e[1]} (on_error: fail)") from e[1]
+        return outputs, errors
+
+    def ancestors(self, step_id: str) -> set[str]:
+        """The step and every step its input chain goes through."""
+        by_id = {s.id: s for s, _ in self.steps}
+        out: set[str] = set()
+        cur: str | None = step_id
+        while cur is not None and cur != "source" and cur not in out:
+            out.add(cur)
+            cur = by_id[cur].input
+        return out
+
+    # -------------------------------------------------------------- fitting
+    def fit(self, refs: list[ItemRef], splits: dict[str, str], resume: bool) -> None:
+        """Fit each fittable detector once on the train split (or load its saved state)."""
+        for rs, comp in self.steps:
+            if not (isinstance(comp, Detector) and comp.fittable):
+                continue
+            path = comp.state_path()
+            if path.exists() and resume:
+                comp.load_state(path)
+                log.info("step %s: reusing fitted state %s", rs.id, path)
+                continue
+            train = [r for r in refs if splits[r.item_id] in ("train", "all")]
+            if any(splits[r.item_id] == "all" for r in train):
+                log.warning("step %s is fitted and evaluated on the same items (no evaluate.split)", rs.id)
+            t = time.perf_counter()
+            records, labels, groups = self._fit_records(rs, comp, train)
+            if not records:
+                raise RunStopped(f"step {rs.id!r} needs labelled training items to fit, and none could be read "
+                                 "(check the labels and evaluate.split)")
+            summary = comp.fit(records, np.asarray(labels, dtype=int), np.asarray(groups))
+            comp.save_state(path)
+            self.fit_summaries[rs.id] = {"items": len(records), "changed": int(np.sum(labels)), **(summary or {})}
+            self.timings[f"fit:{rs.id}"] += time.perf_counter() - t
+
+    def _fit_records(self, rs: ResolvedStep, comp: Detector, train: list[ItemRef]
+                     ) -> tuple[list[Any], list[int], list[str]]:
+        from satcore.evaluate.augment import augment_item, copies_per_class, item_rng
+
+        aug = self.spec.evaluate.augment
+        only = self.ancestors(rs.id) - {rs.id}
+        records: list[Any] = []
+        labels: list[int] = []
+        groups: list[str] = []
+        bs = self.spec.execution.batch_size
+        batches = [train[i:i + bs] for i in range(0, len(train), bs)]
+        per_class: dict[int, int] | None = None
+        if aug is not None:
+            known = [int(r.meta["change"]) for r in train if r.meta.get("change") not in (None, "")]
+            per_class = copies_per_class(np.asarray(known), aug.copies, aug.balance) if known else None
+        bar = self._bar(len(train), f"fit {rs.id}")
+        for refs, loaded in self.iter_loaded(batches):
+            items = [x for x in loaded if isinstance(x, Item) and x.image_label is not None]
+            if aug is not None:
+                extra = []
+                for it in items:
+                    n = (per_class or {}).get(int(it.image_label or 0), aug.copies) if per_class else (
+                        aug.copies)
+                    extra += [augment_item(it, item_rng(self.spec.seed, it.item_id, k), aug.scale, aug.rotate, k)
+                              for k in range(n)]
+                items += extra
+            if items:
+                outs, errs = self.run_steps(items, only)
+                ok = [i for i, e in enumerate(errs) if e is None]
+                if ok:
+                    inputs = [items[i] if rs.input == "source" else outs[i][rs.input] for i in ok]
+                    recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
+                    for i, rec in zip(ok, recs):
+                        records.append(rec)
+                        labels.append(int(items[i].image_label or 0))
+                        groups.append(str(items[i].meta.get("tile", items[i].item_id)))
+            bar.update(len(refs))
+        bar.close()
+        if aug is not None and per_class is None and records:
+            log.info("augmentation counts were not balanced: labels are only known after reading the items")
+        return records, labels, groups
+
+    def _bar(self, total: int, desc: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="item", disable=not self.progress or None, file=sys.stderr,
+                    dynamic_ncols=True, leave=False)
+
+    # -------------------------------------------------------------- rows
+    def rows_for(self, refs: list[ItemRef], loaded: list[Any], splits: dict[str, str]) -> list[dict[str, Any]]:
+        """Process one batch and turn it into result rows (writing maps on the way)."""
+        rows: list[dict[str, Any]] = []
+        items: list[Item] = []
+        where: list[int] = []
+        for ref, x in zip(refs, loaded):
+            row = {"item_id": ref.item_id, "split": splits.get(ref.item_id), "error": None}
+            if isinstance(x, BaseException):
+                if self.spec.execution.on_error == "fail":
+                    raise RunStopped(f"item {ref.item_id!r} could not be read: {x} (on_error: fail)") from x
+                _set_error(row, "source", x)
+            else:
+                where.append(len(rows))
+                items.append(x)
+            rows.append(row)
+        if not items:
+            return rows
+        outputs, errors = self.run_steps(items)
+        for k, item in enumerate(items):
+            row = rows[where[k]]
+            if errors[k] is not None:
+                _set_error(row, *errors[k])  # type: ignore[misc]
+                continue
+            try:
+                self._fill_row(row, item, outputs[k])
+            except Exception as exc:
+                _set_error(row, "output", exc)
+        return rows
+
+    def _fill_row(self, row: dict[str, Any], item: Item, outs: dict[str, Any]) -> None:
+        truth = item.label
+        if item.image_label is not None:
+            row["truth.change"] = int(item.image_label)
+            row["_truth"] = int(item.image_label)
+        if truth is not None:
+            valid = item.valid
+            n_valid = int(truth.size if valid is None else valid.sum())
+            n_changed = int((truth if valid is None else truth & valid).sum())
+            row["truth.changed_fraction"] = n_changed / n_valid if n_valid else None
+            row["_truth_px"] = [n_changed, n_valid]
+        bands: list[np.ndarray] = []
+        names: list[str] = []
+        for rs, comp in self.steps:
+            out = outs.get(rs.id)
+            for k, v in comp.columns(out).items():
+                row[f"{rs.id}.{k}"] = v
+            if not isinstance(out, Detection):
+                continue
+            if out.label is not None:
+                row[f"_pred.{rs.id}"] = int(out.label)
+            score_q = None
+            if out.score_map is not None:
+                if out.score_map.shape != item.reference.shape:
+                    raise ComponentError(f"step {rs.id!r} returned a {out.score_map.shape} map for a "
+                                         f"{item.reference.shape} item")
+                _, score_q = quantise(out.score_map, self.bins)
+            if out.score_map is not None or out.label_map is not None:
+                bands.append(score_q if score_q is not None else np.full(item.reference.shape, np.nan, np.float32))
+                bands.append((out.label_map if out.label_map is not None
+                              else np.zeros(item.reference.shape, bool)).astype(np.float32))
+                names += [f"{rs.id}.score", f"{rs.id}.label"]
+            if truth is not None and (out.score_map is not None or out.label_map is not None):
+                st = PixelStats.from_maps(truth, out.label_map, out.score_map, item.valid, self.bins)
+                if out.label_map is not None:
+                    row[f"_px.{rs.id}"] = [st.tp, st.fp, st.fn, st.tn]
+                    cm = confusion_metrics(st.tp, st.fp, st.fn, st.tn)
+                    row[f"{rs.id}.pixel_f1"] = cm["f1"]
+                    row[f"{rs.id}.pixel_iou"] = cm["iou"]
+                if st.hist_pos is not None and st.hist_neg is not None:
+                    row[f"{rs.id}.pixel_auc"] = auc_from_hist(st.hist_pos, st.hist_neg)[0]
+                    row[f"_hp.{rs.id}"] = _sparse(st.hist_pos)
+                    row[f"_hn.{rs.id}"] = _sparse(st.hist_neg)
+        if bands and self.spec.output.maps:
+            write_geotiff(self.out / "maps" / f"{item.item_id}.tif", np.stack(bands).astype(np.float32),
+                          like=item.reference, band_descriptions=names)
+
+
+def _sparse(hist: np.ndarray) -> list[int]:
+    """A histogram as ``[bin, count, bin, count, ...]`` (most bins of one item are empty)."""
+    nz = np.flatnonzero(hist)
+    return np.stack([nz, hist[nz]], axis=1).ravel().astype(np.int64).tolist()
+
+
+def dense_hist(pairs: Sequence[int] | None, bins: int) -> np.ndarray:
+    """Inverse of :func:`_sparse`."""
+    out = np.zeros(bins, np.int64)
+    if pairs is not None and len(pairs):
+        a = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        out[a[:, 0]] = a[:, 1]
+    return out
+
+
+def _set_error(row: dict[str, Any], step: str, exc: BaseException) -> None:
+    row["error"] = str(exc) or type(exc).__name__
+    row["_error_step"] = step
+    row["_error_type"] = type(exc).__name__
+    if not isinstance(exc, SatcoreError):
+        row["_traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
+    log.warning("item %s failed in %s: %s: %s", row["item_id"], step, type(exc).__name__, exc)
+
+
+# ------------------------------------------------------------------------------------------ journal
+
+class Journal:
+    """Part files written atomically per batch; the source of truth for resume and for the final outputs."""
+
+    def __init__(self, out: Path) -> None:
+        self.dir = out / "parts"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        existing = sorted(self.dir.glob("part-*.parquet"))
+        self.session = 1 + max((int(p.name.split("-")[1]) for p in existing), default=0)
+        self.counter = 0
+
+    def parts(self) -> list[Path]:
+        """Part files in write order."""
+        return sorted(self.dir.glob("part-*.parquet"))
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Write one batch of rows atomically."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not rows:
+            return
+        self.counter += 1
+        path = self.dir / f"part-{self.session:04d}-{self.counter:06d}.parquet"
+        tmp = path.with_name(f".{path.name}.tmp")
+        table = pa.Table.from_pylist([_plain(r) for r in rows])
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+
+    def done(self) -> tuple[set[str], set[str]]:
+        """Item ids finished without error, and those whose latest row is an error."""
+        import pyarrow.parquet as pq
+
+        latest: dict[str, bool] = {}
+        for p in self.parts():
+            t = pq.read_table(p, columns=["item_id", "error"])
+            for iid, err in zip(t.column("item_id").to_pylist(), t.column("error").to_pylist()):
+                latest[iid] = err is None
+        return {k for k, ok in latest.items() if ok}, {k for k, ok in latest.items() if not ok}
+
+    def iter_final(self, columns_filter: Any = None) -> Iterator[pd.DataFrame]:
+        """Each part as a DataFrame, keeping only the latest row of every item (across all parts)."""
+        import pyarrow.parquet as pq
+
+        parts = self.parts()
+        last_part: dict[str, int] = {}
+        for n, p in enumerate(parts):
+            for iid in pq.read_table(p, columns=["item_id"]).column("item_id").to_pylist():
+                last_part[iid] = n
+        for n, p in enumerate(parts):
+            schema = pq.read_schema(p)
+            cols = [c for c in schema.names if columns_filter is None or columns_filter(c)]
+            df = pq.read_table(p, columns=cols).to_pandas()
+            keep = df["item_id"].map(lambda i, n=n: last_part.get(i) == n)
+            df = df[keep.to_numpy(dtype=bool)].drop_duplicates("item_id", keep="last")
+            if len(df):
+                yield df
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, float) and not np.isfinite(v):
+            v = None
+        out[k] = v
+    return out
+
+
+# ------------------------------------------------------------------------------------------ entry point
+
+def _setup_logging(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def _versions(pm: SatcorePluginManager | None) -> dict[str, Any]:
+    from satcore import __version__
+    from satcore.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    return {
+        "satcore": __version__,
+        "python": sys.version.split()[0],
+        "plugins": {n: {"distribution": i.distribution, "version": i.version} for n, i in pm.info.items()},
+    }
+
+
+def run_pipeline(
+    spec: str | os.PathLike[str] | Mapping[str, Any] | Pipeline,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    output_dir: str | os.PathLike[str] | None = None,
+    pm: SatcorePluginManager | None = None,
+) -> RunResult:
+    """Run a pipeline and write the output contract; see DESIGN.md ("Output contract")."""
+    pipeline = spec if isinstance(spec, Pipeline) else load_pipeline(spec, overrides, pm)
+    out = Path(output_dir) if output_dir else Path(pipeline.spec.output.dir)
+    prepare_output(out, resume, overwrite, pipeline.spec_hash())
+    handler = _setup_logging(out)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    manifest: dict[str, Any] = {
+        "spec_version": pipeline.spec.version,
+        "spec_hash": pipeline.spec_hash(),
+        "spec_path": str(pipeline.path) if pipeline.path else None,
+        "name": pipeline.name,
+        "spec": pipeline.resolved(),
+        "versions": _versions(pm),
+        "params_versions": {s.id: s.cls.params_version for s in pipeline.steps},
+        "executor": pipeline.spec.execution.executor,
+        "workers": pipeline.spec.execution.workers,
+        "status": "running",
+        "started": started.isoformat(),
+    }
+    try:
+        engine = Engine(pipeline, out, progress)
+        log.info("run %s → %s (spec hash %s)", pipeline.name, out, manifest["spec_hash"])
+        refs = list(engine.source.list_items())
+        problems = engine.source.list_problems()
+        if pipeline.spec.execution.limit:
+            refs = refs[: pipeline.spec.execution.limit]
+        split = pipeline.spec.evaluate.split
+        try:
+            split_names = assign_splits(refs, split.test if split else None, split.group_by if split else None,
+                                        split.seed if split and split.seed is not None else pipeline.spec.seed)
+        except ValueError as exc:
+            raise UsageError(f"{pipeline.path}: evaluate.split: {exc}") from exc
+        splits = {r.item_id: s for r, s in zip(refs, split_names)}
+        write_json(out / "manifest.json", manifest)  # early: --resume checks the spec hash
+        engine.setup()
+        engine.fit(refs, splits, resume)
+
+        journal = Journal(out)
+        done, _failed = journal.done() if resume else (set(), set())
+        todo = [r for r in refs if r.item_id not in done]
+        skipped = len(refs) - len(todo)
+        bs = pipeline.spec.execution.batch_size
+        if pipeline.spec.execution.executor == "dask":
+            from satcore.engine.dask_executor import run_dask
+
+            run_dask(engine, todo, splits, journal, bs)
+        else:
+            bar = engine._bar(len(todo), pipeline.name)
+            batches = [todo[i:i + bs] for i in range(0, len(todo), bs)]
+            for refs_b, loaded in engine.iter_loaded(batches):
+                journal.write(engine.rows_for(refs_b, loaded, splits))
+                bar.update(len(refs_b))
+            bar.close()
+        # problems found while listing (missing partner/label) are failed items too
+        prob_rows = []
+        for iid, etype, msg in problems:
+            if iid in done:
+                continue
+            if pipeline.spec.execution.on_error == "fail":
+                raise RunStopped(f"item {iid!r}: {msg} (on_error: fail)")
+            prob_rows.append({"item_id": iid, "split": None, "error": msg, "_error_step": "source",
+                              "_error_type": etype})
+            log.warning("item %s failed in source: %s", iid, msg)
+        journal.write(prob_rows)
+
+        from satcore.outputs.writer import finalize
+
+        summary = finalize(out, pipeline, journal, engine)
+        manifest.update({
+            "status": "complete",
+            "items": {"ok": summary["ok"], "failed": summary["failed"], "skipped": skipped,
+                      "total": summary["ok"] + summary["failed"]},
+            "models": [m for _s, c in engine.steps for m in c.models_used()],
+            "fitted": engine.fit_summaries,
+            "wall_time_s": {"total": round(time.perf_counter() - t0, 3),
+                            **{k: round(v, 3) for k, v in engine.timings.items()}},
+            "ended": datetime.now(timezone.utc).isoformat(),
+        })
+        write_json(out / "manifest.json", manifest)
+        if pipeline.spec.output.report:
+            from satcore.outputs.report import build_report
+
+            build_report(out)
+        for _s, c in engine.steps:
+            c.teardown()
+        log.info("done: %d ok, %d failed, %d skipped", summary["ok"], summary["failed"], skipped)
+        return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest)
+    except SatcoreError as exc:
+        log.error("%s", exc)
+        manifest.update({"status": "stopped", "error": str(exc)})
+        if (out / "manifest.json").exists() or isinstance(exc, RunStopped):
+            write_json(out / "manifest.json", manifest)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,1 @@
+"""Metrics, splits, threshold optimisation and augmentation."""

@@ -1,0 +1,205 @@
+"""Metrics accumulated per item, so memory does not grow with the dataset.
+
+Pixel metrics come from per-item confusion counts and a fixed-bin score histogram (for ROC AUC); image
+metrics from per-item labels. Definitions follow scikit-learn (``precision_score``, ``f1_score``,
+``jaccard_score``, ``cohen_kappa_score``, ``roc_auc_score``); undefined values are ``None`` with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+
+PIXEL_KEYS = ("auc", "f1", "iou", "precision", "recall", "kappa")
+IMAGE_KEYS = ("accuracy", "precision", "recall", "f1")
+
+
+def quantise(scores: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Map scores in ``[0, 1]`` to bin indices and to the bin centres written in the maps."""
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
+    idx = np.clip(np.floor(s * bins), 0, bins - 1).astype(np.int64)
+    return idx, ((idx + 0.5) / bins).astype(np.float32)
+
+
+@dataclass
+class PixelStats:
+    """Confusion counts and score histograms of one item (or a sum of items)."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    hist_pos: np.ndarray | None = None
+    hist_neg: np.ndarray | None = None
+
+    @classmethod
+    def from_maps(cls, truth: np.ndarray, pred: np.ndarray | None, score: np.ndarray | None,
+                  valid: np.ndarray | None, bins: int) -> PixelStats:
+        """Count one item's pixels (only where ``valid``)."""
+        t = truth.astype(bool)
+        m = np.ones_like(t) if valid is None else valid.astype(bool)
+        st = cls()
+        if pred is not None:
+            p = pred.astype(bool)
+            st.tp = int(np.count_nonzero(t & p & m))
+            st.fp = int(np.count_nonzero(~t & p & m))
+            st.fn = int(np.count_nonzero(t & ~p & m))
+            st.tn = int(np.count_nonzero(~t & ~p & m))
+        if score is not None:
+            idx, _ = quantise(score, bins)
+            st.hist_pos = np.bincount(idx[t & m], minlength=bins).astype(np.int64)
+            st.hist_neg = np.bincount(idx[~t & m], minlength=bins).astype(np.int64)
+        return st
+
+
+def _div(a: float, b: float, reason: str) -> tuple[float | None, str | None]:
+    return (float(a / b), None) if b > 0 else (None, reason)
+
+
+def confusion_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, Any]:
+    """Precision, recall, F1, IoU and Cohen's kappa from confusion counts (scikit-learn definitions)."""
+    out: dict[str, Any] = {}
+    n = tp + fp + fn + tn
+    for key, (val, why) in {
+        "precision": _div(tp, tp + fp, "no positive predictions"),
+        "recall": _div(tp, tp + fn, "no positive truth"),
+        "f1": _div(2 * tp, 2 * tp + fp + fn, "no positive truth or predictions"),
+        "iou": _div(tp, tp + fp + fn, "no positive truth or predictions"),
+    }.items():
+        out[key] = val
+        if why:
+            out[f"{key}_reason"] = why
+    if n == 0:
+        out["kappa"], out["kappa_reason"] = None, "no pixels"
+    else:
+        po = (tp + tn) / n
+        pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
+        if pe >= 1:
+            out["kappa"], out["kappa_reason"] = None, "chance agreement is 1 (one class only)"
+        else:
+            out["kappa"] = float((po - pe) / (1 - pe))
+    return out
+
+
+def auc_from_hist(pos: np.ndarray, neg: np.ndarray) -> tuple[float | None, str | None]:
+    """ROC AUC from per-bin counts, equal to ``roc_auc_score`` on the bin-quantised scores."""
+    p_tot, n_tot = float(pos.sum()), float(neg.sum())
+    if p_tot == 0 or n_tot == 0:
+        return None, "only one class present"
+    # descending thresholds: cumulative counts at or above each bin
+    tps = np.concatenate([[0.0], np.cumsum(pos[::-1])]) / p_tot
+    fps = np.concatenate([[0.0], np.cumsum(neg[::-1])]) / n_tot
+    return float(_trapezoid(tps, fps)), None
+
+
+def pixel_metrics(st: PixelStats, with_auc: bool = True) -> dict[str, Any]:
+    """Pooled pixel metrics in the metrics.json layout."""
+    out: dict[str, Any] = {}
+    if with_auc and st.hist_pos is not None and st.hist_neg is not None:
+        out["auc"], why = auc_from_hist(st.hist_pos, st.hist_neg)
+        if why:
+            out["auc_reason"] = why
+    else:
+        out["auc"], out["auc_reason"] = None, "the detector writes no score map"
+    out.update(confusion_metrics(st.tp, st.fp, st.fn, st.tn))
+    return out
+
+
+def image_metrics(y_true: np.ndarray, y_pred: np.ndarray, threshold: float | None = None) -> dict[str, Any]:
+    """Accuracy, precision, recall, F1 on image-level labels (scikit-learn, undefined → None + reason)."""
+    from sklearn.metrics import accuracy_score
+
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    if y_true.size == 0:
+        return {"accuracy": None, "accuracy_reason": "no labelled items", "precision": None, "recall": None,
+                "f1": None, "threshold": threshold}
+    tp = int(np.sum((y_true == 1) & (y_pred == 1)))
+    fp = int(np.sum((y_true == 0) & (y_pred == 1)))
+    fn = int(np.sum((y_true == 1) & (y_pred == 0)))
+    tn = int(np.sum((y_true == 0) & (y_pred == 0)))
+    out: dict[str, Any] = {"accuracy": float(accuracy_score(y_true, y_pred))}
+    cm = confusion_metrics(tp, fp, fn, tn)
+    for k in ("precision", "recall", "f1"):
+        out[k] = cm[k]
+        if f"{k}_reason" in cm:
+            out[f"{k}_reason"] = cm[f"{k}_reason"]
+    out["threshold"] = threshold
+    return out
+
+
+def _percentiles(vals: np.ndarray) -> list[float] | None:
+    vals = vals[np.isfinite(vals)]
+    if vals.size < 10:
+        return None
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_ci(
+    counts: np.ndarray | None,
+    hists: tuple[np.ndarray, np.ndarray] | None,
+    image: tuple[np.ndarray, np.ndarray] | None,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """95% percentile intervals by resampling items with replacement.
+
+    Args:
+        counts: ``(n_items, 4)`` per-item tp, fp, fn, tn, or None.
+        hists: per-item ``(n_items, bins)`` positive and negative histograms, or None.
+        image: ``(y_true, y_pred)`` per item, or None.
+        n_boot: resamples.
+        seed: RNG seed.
+    """
+    out: dict[str, Any] = {}
+    n = len(counts) if counts is not None else len(image[0]) if image is not None else 0
+    if n_boot <= 0 or n < 2:
+        return {"reason": "fewer than 2 items" if n < 2 else "bootstrap disabled"}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    w = np.zeros((n_boot, n))
+    for b in range(n_boot):  # resample weights: how often each item was drawn
+        w[b] = np.bincount(idx[b], minlength=n)
+    if counts is not None and counts.size:
+        tp, fp, fn, tn = (w @ counts.astype(np.float64)).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1 = 2 * tp / (2 * tp + fp + fn)
+            iou = tp / (tp + fp + fn)
+            prec = tp / (tp + fp)
+            rec = tp / (tp + fn)
+            nn = tp + fp + fn + tn
+            po = (tp + tn) / nn
+            pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (nn * nn)
+            kappa = (po - pe) / (1 - pe)
+        out["pixel"] = {k: _percentiles(v) for k, v in
+                        {"f1": f1, "iou": iou, "precision": prec, "recall": rec, "kappa": kappa}.items()}
+        if hists is not None:
+            pos, neg = hists
+            if pos.size * n_boot <= 5e8:
+                P, N = w @ pos.astype(np.float64), w @ neg.astype(np.float64)
+                aucs = np.array([auc_from_hist(P[b], N[b])[0] or np.nan for b in range(n_boot)])
+                out["pixel"]["auc"] = _percentiles(aucs)
+            else:
+                out["pixel"]["auc"] = None
+                out["pixel"]["auc_reason"] = "too many items × bins for an AUC bootstrap"
+    if image is not None:
+        y, yhat = (np.asarray(a, dtype=np.float64) for a in image)
+        tp = w @ (y * yhat)
+        fp = w @ ((1 - y) * yhat)
+        fn = w @ (y * (1 - yhat))
+        tn = w @ ((1 - y) * (1 - yhat))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["image"] = {
+                "accuracy": _percentiles((tp + tn) / (tp + fp + fn + tn)),
+                "precision": _percentiles(tp / (tp + fp)),
+                "recall": _percentiles(tp / (tp + fn)),
+                "f1": _percentiles(2 * tp / (2 * tp + fp + fn)),
+            }
+    out["resamples"] = n_boot
+    out["unit"] = "items"
+    return out

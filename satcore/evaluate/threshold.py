@@ -1,0 +1,81 @@
+"""Threshold optimisation by one sort over all distinct scores (not a grid).
+
+The decision rule is ``score > threshold``. Candidates are every distinct score (each one a threshold that puts
+the scores above it on the positive side) plus one just below the minimum (everything positive). After one
+descending sort, cumulative sums give the confusion counts of every candidate at once: O(n log n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Objective = Literal["f1", "accuracy", "recall", "precision"]
+OBJECTIVES: tuple[str, ...] = ("f1", "accuracy", "recall", "precision")
+
+
+@dataclass
+class ThresholdCurve:
+    """Every candidate threshold with its confusion counts (ascending thresholds)."""
+
+    thresholds: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tn: np.ndarray
+
+    def metric(self, name: str) -> np.ndarray:
+        """The metric at every threshold (0 where undefined, as scikit-learn's ``zero_division=0``)."""
+        tp, fp, fn, tn = (a.astype(np.float64) for a in (self.tp, self.fp, self.fn, self.tn))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if name == "f1":
+                v = 2 * tp / (2 * tp + fp + fn)
+            elif name == "accuracy":
+                v = (tp + tn) / (tp + fp + fn + tn)
+            elif name == "recall":
+                v = tp / (tp + fn)
+            elif name == "precision":
+                v = tp / (tp + fp)
+            else:
+                raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
+        return np.nan_to_num(v, nan=0.0)
+
+    def best(self, name: str) -> tuple[float, float]:
+        """``(threshold, metric)`` maximising ``name``; ties go to the highest threshold."""
+        m = self.metric(name)
+        i = len(m) - 1 - int(np.argmax(m[::-1]))
+        return float(self.thresholds[i]), float(m[i])
+
+
+def threshold_curve(scores: np.ndarray, labels: np.ndarray) -> ThresholdCurve:
+    """Confusion counts of ``scores > t`` for every candidate ``t``."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).astype(bool).ravel()
+    if s.size == 0:
+        raise ValueError("no scores to optimise a threshold on")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or infinity")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    # last index of each run of equal scores (descending)
+    ends = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
+    ctp = np.cumsum(y_sorted)[ends]
+    cfp = np.cumsum(~y_sorted)[ends]
+    P, N = int(y.sum()), int((~y).sum())
+    uniq_desc = s_sorted[ends]
+    # threshold = next distinct value below: scores above it are the first runs
+    # candidate k (k = 0..m): positives = first k runs; threshold = value of run k (or below the minimum)
+    tp = np.r_[0, ctp]
+    fp = np.r_[0, cfp]
+    below_min = np.nextafter(uniq_desc[-1], -np.inf)
+    thr = np.r_[uniq_desc, below_min]
+    # reverse to ascending thresholds
+    tp, fp, thr = tp[::-1], fp[::-1], thr[::-1]
+    return ThresholdCurve(thresholds=thr, tp=tp, fp=fp, fn=P - tp, tn=N - fp)
+
+
+def optimise_threshold(scores: np.ndarray, labels: np.ndarray, objective: str = "f1") -> tuple[float, float]:
+    """The threshold maximising ``objective`` for the rule ``score > threshold``, and the metric there."""
+    return threshold_curve(scores, labels).best(objective)

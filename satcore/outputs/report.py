@@ -1,0 +1,290 @@
+"""``report.html``: one self-contained page with the run's plots and tables (``satcore report DIR``)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PANEL_ITEMS = 6
+
+
+def fig_to_img(fig: Any, alt: str) -> str:
+    """A matplotlib figure as an inline ``<img>``."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = []
+    splits = list(metrics.get("baseline", {}))
+    for split in splits:
+        entries = [("always change (baseline)", metrics["baseline"][split], None)]
+        for sid, per in metrics.get("steps", {}).items():
+            if split in per:
+                entries.append((sid, per[split], per[split].get("ci95")))
+        for name, e, ci in entries:
+            img = e.get("image") or {}
+            px = e.get("pixel") or {}
+
+            def cell(block: dict[str, Any], key: str, ci_block: str, ci: Any = ci) -> str:
+                v = _fmt(block.get(key))
+                iv = ((ci or {}).get(ci_block) or {}).get(key)
+                if iv:
+                    v += f'<br><small>[{iv[0]:.3f}, {iv[1]:.3f}]</small>'
+                return f"<td>{v}</td>"
+
+            rows.append(
+                f"<tr><td>{html.escape(split)}</td><td>{html.escape(name)}</td>"
+                + "".join(cell(img, k, "image") for k in ("accuracy", "precision", "recall", "f1"))
+                + f"<td>{_fmt(img.get('threshold'))}</td>"
+                + "".join(cell(px, k, "pixel") for k in ("auc", "f1", "iou", "precision", "recall", "kappa"))
+                + "</tr>"
+            )
+    head = ("<tr><th>split</th><th>step</th><th>image acc</th><th>image prec</th><th>image rec</th>"
+            "<th>image F1</th><th>threshold</th><th>pixel AUC</th><th>pixel F1</th><th>IoU</th>"
+            "<th>pixel prec</th><th>pixel rec</th><th>kappa</th></tr>")
+    return f"<table>{head}{''.join(rows)}</table><p><small>Brackets: bootstrap 95% intervals over items.</small></p>"
+
+
+def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pyarrow.parquet as pq
+
+    from satcore.engine.runner import dense_hist
+
+    parts = sorted((run_dir / "parts").glob("part-*.parquet"))
+    pos = {s: np.zeros(bins) for s in det_ids}
+    neg = {s: np.zeros(bins) for s in det_ids}
+    found = set()
+    for p in parts:
+        names = pq.read_schema(p).names
+        cols = [c for c in names if c.startswith(("_hp.", "_hn."))]
+        if not cols:
+            continue
+        t = pq.read_table(p, columns=cols).to_pydict()
+        for c, vals in t.items():
+            sid = c[4:]
+            if sid not in pos:
+                continue
+            found.add(sid)
+            target = pos if c.startswith("_hp.") else neg
+            for v in vals:
+                if v is not None:
+                    target[sid] += dense_hist(v, bins)
+    if not found:
+        return ""
+    out = []
+    centres = (np.arange(bins) + 0.5) / bins
+    for sid in det_ids:
+        if sid not in found:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3))
+        for lab, h, col in (("unchanged pixels", neg[sid], "tab:blue"), ("changed pixels", pos[sid], "tab:red")):
+            if h.sum():
+                ax.plot(centres, h / h.sum(), color=col, label=lab)
+        ax.set_xlabel(f"{sid} pixel score")
+        ax.set_ylabel("fraction of pixels")
+        ax.set_yscale("log")
+        ax.legend()
+        ax.set_title(f"{sid}: score distribution by truth")
+        out.append(fig_to_img(fig, f"{sid} score histogram"))
+    return "".join(out)
+
+
+def _image_score_hist(results: Any, det_ids: list[str]) -> str:
+    import matplotlib.pyplot as plt
+
+    out = []
+    for sid in det_ids:
+        col = f"{sid}.score"
+        if col not in results.columns or "truth.change" not in results.columns:
+            continue
+        df = results[results[col].notna() & results["truth.change"].notna()]
+        if df.empty:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3))
+        for v, colr, lab in ((0, "tab:blue", "no change"), (1, "tab:red", "change")):
+            vals = df.loc[df["truth.change"] == v, col].astype(float)
+            if len(vals):
+                ax.hist(vals, bins=30, alpha=0.6, color=colr, label=f"{lab} ({len(vals)})")
+        thr = df.get(f"{sid}.threshold")
+        if thr is not None and thr.notna().any():
+            ax.axvline(float(thr.dropna().iloc[0]), color="k", ls="--", label="threshold")
+        ax.set_xlabel(f"{sid} image score")
+        ax.set_ylabel("items")
+        ax.legend()
+        out.append(fig_to_img(fig, f"{sid} image score histogram"))
+    return "".join(out)
+
+
+def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
+    want = [n for n in ("red", "green", "blue") if n in band_names]
+    if len(want) == 3:
+        idx = [band_names.index(n) for n in want]
+    elif all(b in band_names for b in ("B04", "B03", "B02")):
+        idx = [band_names.index(b) for b in ("B04", "B03", "B02")]
+    elif arr.shape[0] >= 3:
+        idx = [2, 1, 0] if arr.shape[0] >= 6 else [0, 1, 2]
+    else:
+        idx = [0, 0, 0]
+    rgb = arr[idx].astype(np.float32)
+    lo, hi = np.percentile(rgb, [2, 98])
+    return np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
+
+
+def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
+    import matplotlib.pyplot as plt
+    import rasterio
+
+    maps = run_dir / "maps"
+    if not maps.is_dir():
+        return ""
+    ok = results[results["error"].isna()] if "error" in results.columns else results
+    ids = [i for i in ok["item_id"] if (maps / f"{i}.tif").exists()][:PANEL_ITEMS]
+    if not ids:
+        return ""
+    try:
+        from satcore.plugins import get_plugin_manager
+
+        src_spec = dict(manifest["spec"]["source"])
+        cls = get_plugin_manager().get_component(src_spec.pop("type"), ("source",))
+        source = cls(cls.params_model.model_validate(src_spec))
+        refs = {r.item_id: r for r in source.list_items()}  # type: ignore[attr-defined]
+    except Exception:  # the data may have moved since the run; panels then show maps only
+        source, refs = None, {}
+    out = []
+    for iid in ids:
+        with rasterio.open(maps / f"{iid}.tif") as ds:
+            arr = ds.read()
+            names = list(ds.descriptions)
+        item = None
+        if source is not None and iid in refs:
+            try:
+                item = source.load(refs[iid])  # type: ignore[attr-defined]
+            except Exception:
+                item = None
+        label_bands = [i for i, n in enumerate(names) if n and n.endswith(".label")]
+        n_cols = 2 * (item is not None) + (item is not None and item.label is not None) + len(label_bands)
+        fig, axes = plt.subplots(1, max(n_cols, 1), figsize=(2.6 * max(n_cols, 1), 2.8))
+        axes = np.atleast_1d(axes)
+        k = 0
+        if item is not None:
+            for title, r in (("before", item.images[0]), ("after", item.images[-1])):
+                axes[k].imshow(_display(r.array, r.band_names))
+                axes[k].set_title(title, fontsize=9)
+                k += 1
+            if item.label is not None:
+                axes[k].imshow(item.label, cmap="gray", vmin=0, vmax=1)
+                axes[k].set_title("truth", fontsize=9)
+                k += 1
+        for i in label_bands:
+            score = arr[i - 1] if i >= 1 and names[i - 1].endswith(".score") else None
+            if score is not None and np.isfinite(score).any():
+                axes[k].imshow(score, cmap="magma", vmin=0, vmax=1)
+                axes[k].contour(arr[i], levels=[0.5], colors="cyan", linewidths=0.6)
+            else:
+                axes[k].imshow(arr[i], cmap="gray", vmin=0, vmax=1)
+            axes[k].set_title(names[i].rsplit(".", 1)[0], fontsize=9)
+            k += 1
+        for ax in axes:
+            ax.axis("off")
+        fig.suptitle(iid, fontsize=10)
+        out.append(fig_to_img(fig, f"panels for {iid}"))
+    return "".join(out)
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """(Re)build ``report.html`` from the files in a run folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else None
+    results = pd.read_parquet(run_dir / "results.parquet")
+    errors = [json.loads(x) for x in (run_dir / "errors.jsonl").read_text().splitlines() if x.strip()]
+    steps = manifest["spec"]["steps"]
+    bins = manifest["spec"].get("evaluate", {}).get("bins", 1000)
+    det_ids = list((metrics or {}).get("steps", {})) or [s["id"] for s in steps]
+    sections: list[tuple[str, str]] = []
+    items = manifest.get("items", {})
+    sections.append(("Run", (
+        f"<p><b>{html.escape(manifest.get('name') or '')}</b> — spec hash <code>{manifest.get('spec_hash')}"
+        f"</code>, satcore {manifest['versions']['satcore']}, executor {manifest.get('executor')}.<br>"
+        f"Items: {items.get('ok', '?')} ok, {items.get('failed', '?')} failed, {items.get('skipped', 0)} skipped "
+        f"(resume). Wall time {manifest.get('wall_time_s', {}).get('total', '?')} s.</p>"
+        "<p>Steps: " + ", ".join(f"<code>{html.escape(s['id'])}</code> ({html.escape(s['type'])})" for s in steps)
+        + "</p>")))
+    if metrics:
+        cb = metrics["class_balance"]
+        frac = cb.get("pixels_changed_fraction")
+        sections.append(("Metrics", (
+            f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
+            + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "") + ". Compare every step with "
+            "the <i>always change</i> baseline.</p>" + _metrics_table(metrics))))
+        plots = _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)
+        if plots:
+            sections.append(("Score distributions", plots))
+    panels = _panels(run_dir, manifest, results)
+    if panels:
+        sections.append(("Before / after / maps", panels))
+    # component-specific sections
+    try:
+        from satcore.plugins import get_plugin_manager
+
+        pm = get_plugin_manager()
+        for s in steps:
+            cls = pm.get_component(s["type"], ("extractor", "detector", "captioner", "recognizer", "generator"))
+            fn = getattr(cls, "report_sections", None)
+            if fn is not None:
+                sections.extend(fn(run_dir, s["id"], results))
+    except Exception as exc:  # a plugin's plots must not break the report
+        sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
+    shown = results.drop(columns=[c for c in results.columns if results[c].map(
+        lambda v: isinstance(v, (list, np.ndarray))).any()])
+    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—", float_format="%.4f",
+                                                        classes="results")
+                     + ("<p><small>first 200 rows; all in results.parquet</small></p>" if len(results) > 200
+                        else "")))
+    if errors:
+        err = "".join(f"<tr><td>{html.escape(e['item_id'])}</td><td>{html.escape(str(e['step']))}</td><td>"
+                      f"{html.escape(str(e['error_type']))}</td><td>{html.escape(e['message'])}</td></tr>"
+                      for e in errors)
+        sections.append((f"Failed items ({len(errors)})",
+                         f"<table><tr><th>item</th><th>step</th><th>type</th><th>message</th></tr>{err}</table>"))
+    body = "".join(f"<section><h2>{html.escape(t)}</h2>{c}</section>" for t, c in sections)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>satcore report — {html.escape(
+        manifest.get('name') or '')}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:first-child,th:first-child{{text-align:left}}
+img{{max-width:100%;margin:4px}} code{{background:#f3f3f3}}</style></head><body>
+<h1>satcore report: {html.escape(manifest.get('name') or '')}</h1>{body}</body></html>"""
+    path = run_dir / "report.html"
+    tmp = run_dir / ".report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

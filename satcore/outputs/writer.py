@@ -1,0 +1,199 @@
+"""Derive ``results.parquet``, ``errors.jsonl`` and ``metrics.json`` from the run journal."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from satcore.components import Detector
+from satcore.evaluate.metrics import (
+    PixelStats,
+    bootstrap_ci,
+    confusion_metrics,
+    image_metrics,
+    pixel_metrics,
+)
+
+if TYPE_CHECKING:
+    from satcore.engine.runner import Engine, Journal
+    from satcore.spec import Pipeline
+
+SPLIT_ORDER = ("all", "train", "test")
+
+
+class _Acc:
+    """Per (step, split): pooled pixel stats and per-item rows for the bootstrap."""
+
+    def __init__(self, bins: int) -> None:
+        self.bins = bins
+        self.total = PixelStats(hist_pos=np.zeros(bins, np.int64), hist_neg=np.zeros(bins, np.int64))
+        self.counts: list[list[int]] = []
+        self.has_counts = False
+        self.has_hist = False
+        self.hp: list[np.ndarray] = []
+        self.hn: list[np.ndarray] = []
+        self.keep_hists = True
+        self.y: list[int] = []
+        self.yhat: list[int] = []
+
+    def add_pixels(self, counts: Any, hp: Any, hn: Any) -> None:
+        from satcore.engine.runner import dense_hist
+
+        if counts is not None:
+            c = [int(x) for x in counts]
+            self.total.tp += c[0]
+            self.total.fp += c[1]
+            self.total.fn += c[2]
+            self.total.tn += c[3]
+            self.counts.append(c)
+            self.has_counts = True
+        if hp is not None:
+            p, n = dense_hist(hp, self.bins), dense_hist(hn, self.bins)
+            self.total.hist_pos += p  # type: ignore[operator]
+            self.total.hist_neg += n  # type: ignore[operator]
+            self.has_hist = True
+            if self.keep_hists:
+                self.hp.append(p)
+                self.hn.append(n)
+                if len(self.hp) * self.bins > 2e7:  # bound memory; the AUC interval is then left out
+                    self.keep_hists, self.hp, self.hn = False, [], []
+
+
+def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) -> dict[str, Any]:
+    """Write results.parquet and errors.jsonl, compute metrics.json; return counts and metrics."""
+    import pandas as pd
+
+    visible = [df[[c for c in df.columns if not c.startswith("_")]] for df in
+               journal.iter_final(lambda c: not c.startswith(("_hp.", "_hn.")))]
+    errors_rows: list[dict[str, Any]] = []
+    for df in journal.iter_final(lambda c: c in ("item_id", "error", "_error_step", "_error_type")):
+        for r in df.to_dict("records"):
+            if r.get("error") is not None:
+                errors_rows.append({"item_id": r["item_id"], "step": r.get("_error_step"),
+                                    "error_type": r.get("_error_type"), "message": r["error"]})
+    table = pd.concat(visible, ignore_index=True) if visible else pd.DataFrame(columns=["item_id", "split",
+                                                                                         "error"])
+    table = table.sort_values("item_id", kind="stable").reset_index(drop=True)
+    front = ["item_id", "split"]
+    table = table[front + [c for c in table.columns if c not in (*front, "error")] + ["error"]]
+    table = table.convert_dtypes(convert_boolean=False)  # nullable ints stay ints next to failed rows
+    table["error"] = table["error"].astype("string")
+    tmp = out / ".results.parquet.tmp"
+    table.to_parquet(tmp, index=False)
+    tmp.replace(out / "results.parquet")
+    errors_rows.sort(key=lambda r: r["item_id"])
+    etmp = out / ".errors.jsonl.tmp"
+    etmp.write_text("".join(json.dumps(r) + "\n" for r in errors_rows), encoding="utf-8")
+    etmp.replace(out / "errors.jsonl")
+
+    metrics = compute_metrics(journal, pipeline, engine)
+    if metrics is not None:
+        from satcore.engine.runner import write_json
+
+        write_json(out / "metrics.json", metrics)
+    n_failed = len(errors_rows)
+    return {"ok": int(len(table) - n_failed), "failed": n_failed, "metrics": metrics}
+
+
+def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dict[str, Any] | None:
+    """metrics.json in the DESIGN.md layout; ``None`` when no item has truth."""
+    bins = pipeline.spec.evaluate.bins
+    det_ids = [s.id for s, c in engine.steps if isinstance(c, Detector)]
+    acc: dict[tuple[str, str], _Acc] = defaultdict(lambda: _Acc(bins))
+    truth_items: dict[str, list[int]] = defaultdict(list)
+    truth_px: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    thresholds: dict[str, set[float]] = defaultdict(set)
+    for df in journal.iter_final():
+        cols = set(df.columns)
+        if "_truth" not in cols:
+            continue
+        for rec in df.to_dict("records"):
+            if rec.get("error") is not None or rec.get("_truth") is None or _isnan(rec.get("_truth")):
+                continue
+            split = rec.get("split") or "all"
+            truth_items[split].append(int(rec["_truth"]))
+            tp = rec.get("_truth_px")
+            if tp is not None and not _isnan(tp):
+                truth_px[split][0] += int(tp[0])
+                truth_px[split][1] += int(tp[1])
+            for sid in det_ids:
+                a = acc[(sid, split)]
+                pred = rec.get(f"_pred.{sid}")
+                if pred is not None and not _isnan(pred):
+                    a.y.append(int(rec["_truth"]))
+                    a.yhat.append(int(pred))
+                thr = rec.get(f"{sid}.threshold")
+                if thr is not None and not _isnan(thr):
+                    thresholds[sid].add(float(thr))
+                c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
+                a.add_pixels(None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
+    if not truth_items:
+        return None
+    splits = [s for s in SPLIT_ORDER if s in truth_items]
+    all_y = [y for s in splits for y in truth_items[s]]
+    px_changed = sum(truth_px[s][0] for s in splits)
+    px_total = sum(truth_px[s][1] for s in splits)
+    out: dict[str, Any] = {
+        "class_balance": {
+            "items": len(all_y),
+            "items_changed": int(sum(all_y)),
+            "pixels_changed_fraction": px_changed / px_total if px_total else None,
+            "splits": {s: {"items": len(truth_items[s]), "items_changed": int(sum(truth_items[s])),
+                           "pixels_changed_fraction": (truth_px[s][0] / truth_px[s][1]) if truth_px[s][1]
+                           else None} for s in splits},
+        },
+        "baseline": {},
+        "steps": {},
+    }
+    for s in splits:
+        y = np.asarray(truth_items[s])
+        base: dict[str, Any] = {"image": image_metrics(y, np.ones_like(y)), "pixel": None}
+        if truth_px[s][1]:
+            ch, tot = truth_px[s]
+            base["pixel"] = {"auc": None, "auc_reason": "a constant score has no ranking",
+                             **confusion_metrics(ch, tot - ch, 0, 0)}
+        else:
+            base["pixel_reason"] = "no pixel truth"
+        base["image"]["threshold"] = None
+        out["baseline"][s] = base
+    seed = pipeline.spec.seed
+    for sid in det_ids:
+        per_split: dict[str, Any] = {}
+        thr = thresholds.get(sid)
+        for s in splits:
+            a = acc[(sid, s)]
+            entry: dict[str, Any] = {"n_items": len(truth_items[s])}
+            if a.y:
+                entry["image"] = image_metrics(np.asarray(a.y), np.asarray(a.yhat),
+                                               next(iter(thr)) if thr and len(thr) == 1 else None)
+            else:
+                entry["image"] = None
+                entry["image_reason"] = "the step gives no image-level label"
+            if a.has_counts or a.has_hist:
+                entry["pixel"] = pixel_metrics(a.total, with_auc=a.has_hist)
+                if not a.has_counts:
+                    for k in ("f1", "iou", "precision", "recall", "kappa"):
+                        entry["pixel"][k] = None
+                        entry["pixel"][f"{k}_reason"] = "the step writes no label map"
+            else:
+                entry["pixel"] = None
+                entry["pixel_reason"] = "the step writes no change map" if truth_px[s][1] else "no pixel truth"
+            hists = (np.stack(a.hp), np.stack(a.hn)) if a.has_hist and a.keep_hists and a.hp and len(
+                a.hp) == len(a.counts or a.hp) else None
+            entry["ci95"] = bootstrap_ci(
+                np.asarray(a.counts) if a.has_counts else None,
+                hists,
+                (np.asarray(a.y), np.asarray(a.yhat)) if a.y else None,
+                pipeline.spec.evaluate.bootstrap, seed,
+            )
+            per_split[s] = entry
+        out["steps"][sid] = per_split
+    return out
+
+
+def _isnan(x: Any) -> bool:
+    return isinstance(x, float) and x != x

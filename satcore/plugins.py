@@ -1,0 +1,211 @@
+"""Plugin discovery and the component catalogue.
+
+Plugins are found through the ``satcore`` entry-point group with :mod:`importlib.metadata` (what pluggy uses
+too; the ``entrypoints`` package is maintenance-only). Each entry point is loaded inside ``try``: a plugin
+that fails to import is recorded as a :class:`~satcore.errors.PluginLoadError` and shown by
+``satcore plugins``, never fatal for the host.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from satcore import hookspecs
+from satcore.errors import PluginConflictError, PluginLoadError, UnknownComponentError
+
+if TYPE_CHECKING:
+    from satcore.components import Component
+
+GROUP = "satcore"
+KIND_HOOKS = {
+    "source": "satcore_register_sources",
+    "extractor": "satcore_register_extractors",
+    "detector": "satcore_register_detectors",
+    "captioner": "satcore_register_captioners",
+    "recognizer": "satcore_register_recognizers",
+    "generator": "satcore_register_generators",
+}
+
+
+@dataclass
+class PluginInfo:
+    """One registered plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+
+
+def _env_list(name: str) -> list[str] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+class SatcorePluginManager(pluggy.PluginManager):
+    """pluggy's manager plus load-error bookkeeping and a component catalogue."""
+
+    def __init__(self) -> None:
+        super().__init__(GROUP)
+        self.add_hookspecs(hookspecs)
+        self.load_errors: list[PluginLoadError] = []
+        self.info: dict[str, PluginInfo] = {}
+        self._catalogue: dict[str, dict[str, type[Component]]] | None = None
+
+    # ---------------------------------------------------------------- registration
+    def register_plugin(self, module: Any, name: str, distribution: str | None = None,
+                        version: str | None = None) -> None:
+        """Register a module as a plugin and remember where it came from."""
+        self.register(module, name=name)
+        self.info[name] = PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module)))
+        self._catalogue = None
+
+    def unregister_plugin(self, name: str) -> None:
+        """Remove a plugin by name."""
+        plugin = self.get_plugin(name)
+        if plugin is not None:
+            self.unregister(plugin)
+        self.info.pop(name, None)
+        self._catalogue = None
+
+    def load_entrypoints(self) -> None:
+        """Load every entry point of the group, honouring the escape-hatch variables."""
+        only = _env_list("SATCORE_LOAD_PLUGINS")
+        disabled = set(_env_list("SATCORE_DISABLE_PLUGINS") or [])
+        seen: set[str] = set()
+        for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+            if ep.name in seen or ep.name in disabled or (only is not None and ep.name not in only):
+                continue
+            seen.add(ep.name)
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            version = dist.version if dist is not None else None
+            try:
+                module = ep.load()
+                self.register_plugin(module, ep.name, dist_name, version)
+            except Exception as exc:  # a broken plugin must not take the host down (llm#1280)
+                self.load_errors.append(PluginLoadError(ep.name, dist_name, exc))
+        self.check_pending()
+        if os.environ.get("SATCORE_TRACE_PLUGINS"):
+            self.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
+            self.enable_tracing()
+
+    # ---------------------------------------------------------------- catalogue
+    def catalogue(self) -> dict[str, dict[str, type[Component]]]:
+        """``kind → name → class`` for every registered component; duplicate names raise."""
+        if self._catalogue is not None:
+            return self._catalogue
+        cat: dict[str, dict[str, type[Component]]] = {k: {} for k in KIND_HOOKS}
+        for kind, hook_name in KIND_HOOKS.items():
+            hook = getattr(self.hook, hook_name)
+            for impl in reversed(hook.get_hookimpls()):  # registration order
+                info = self.info.get(impl.plugin_name)
+                try:
+                    classes = impl.function() or []
+                except Exception as exc:  # a hook that raises is reported like an import failure
+                    self.load_errors.append(PluginLoadError(impl.plugin_name, info.distribution if info else None,
+                                                            exc))
+                    continue
+                for cls in classes:
+                    if not getattr(cls, "name", ""):
+                        raise PluginConflictError(f"plugin {impl.plugin_name!r} registers {cls.__qualname__} "
+                                                  "without a `name`")
+                    prev = cat[kind].get(cls.name)
+                    if prev is not None and prev is not cls:
+                        raise PluginConflictError(
+                            f"two plugins register a {kind} named {cls.name!r}: "
+                            f"{prev.plugin_name!r} ({prev.distribution or 'unknown distribution'}, "
+                            f"{prev.__module__}.{prev.__qualname__}) and {impl.plugin_name!r} "
+                            f"({info.distribution if info else 'unknown distribution'}, "
+                            f"{cls.__module__}.{cls.__qualname__}); uninstall or disable one "
+                            "(SATCORE_DISABLE_PLUGINS=name)"
+                        )
+                    cls.plugin_name = impl.plugin_name
+                    cls.distribution = info.distribution if info else None
+                    cat[kind][cls.name] = cls
+        self._catalogue = cat
+        return cat
+
+    def components(self, kind: str) -> dict[str, type[Component]]:
+        """Registered components of one kind."""
+        return self.catalogue()[kind]
+
+    def get_component(self, name: str, kinds: tuple[str, ...] | None = None) -> type[Component]:
+        """The component class called ``name`` (searching ``kinds``), or a helpful UnknownComponentError."""
+        cat = self.catalogue()
+        for kind in kinds or tuple(cat):
+            if name in cat[kind]:
+                return cat[kind][name]
+        raise UnknownComponentError(self.unknown_message(name, kinds))
+
+    def unknown_message(self, name: str, kinds: tuple[str, ...] | None = None) -> str:
+        """``unknown step type 'x' — did you mean 'y'? (provided by …: pip install …)``."""
+        cat = self.catalogue()
+        known = sorted({n for k in (kinds or tuple(cat)) for n in cat[k]})
+        what = "source type" if kinds == ("source",) else "step type"
+        msg = f"unknown {what} {name!r}"
+        from satcore.registry import plugin_catalogue
+
+        catalogue = plugin_catalogue()
+        close = difflib.get_close_matches(name, known + sorted(catalogue.components()), n=1, cutoff=0.6)
+        if close:
+            msg += f" — did you mean {close[0]!r}?"
+            if close[0] not in known:
+                msg += " " + catalogue.install_hint(close[0])
+        elif name in catalogue.components():
+            msg += " " + catalogue.install_hint(name)
+        else:
+            msg += f"; installed: {', '.join(known) or 'none'}"
+        return msg
+
+    def plugin_of(self, name: str) -> PluginInfo | None:
+        """Registration info of a plugin."""
+        return self.info.get(name)
+
+    def modules(self) -> list[ModuleType]:
+        """Registered plugin objects."""
+        return [p for p in self.get_plugins() if isinstance(p, ModuleType)]
+
+
+_DEFAULT: SatcorePluginManager | None = None
+
+
+def get_plugin_manager(fresh: bool = False, entrypoints: bool = True) -> SatcorePluginManager:
+    """The process-wide plugin manager (built on first use), or a new one with ``fresh=True``.
+
+    Order: hook specs → built-ins → entry points (each inside try/except) → ``check_pending``.
+    """
+    global _DEFAULT
+    if _DEFAULT is not None and not fresh:
+        return _DEFAULT
+    from satcore import builtin
+
+    pm = SatcorePluginManager()
+    pm.register_plugin(builtin, "satcore", "satcore", _core_version())
+    if entrypoints:
+        pm.load_entrypoints()
+    if not fresh:
+        _DEFAULT = pm
+    return pm
+
+
+def set_plugin_manager(pm: SatcorePluginManager | None) -> None:
+    """Replace the process-wide manager (tests, notebooks)."""
+    global _DEFAULT
+    _DEFAULT = pm
+
+
+def _core_version() -> str:
+    from satcore import __version__
+
+    return __version__

@@ -1,0 +1,287 @@
+"""``registry.yaml``: model aliases, the plugin catalogue, and the one weight search order.
+
+Search order for an alias's weights (printed in every missing-weights error):
+
+1. an explicit path in the spec (a step's ``weights:``, or an alias whose ``path:`` is set);
+2. ``$SATCORE_MODELS/<alias>/`` (default ``~/.cache/satcore/models/<alias>/``);
+3. the library's own cache: the Hugging Face hub cache for entries with ``hf_repo``, then any plugin's
+   :func:`~satcore.hookspecs.satcore_locate_weights`.
+
+Nothing is ever downloaded here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from satcore.errors import MissingWeightsError, SpecError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def satcore_home() -> Path:
+    """``$SATCORE_HOME`` or ``~/.config/satcore``."""
+    return Path(os.environ.get("SATCORE_HOME") or Path.home() / ".config" / "satcore")
+
+
+def models_dir() -> Path:
+    """``$SATCORE_MODELS`` or ``~/.cache/satcore/models``."""
+    return Path(os.environ.get("SATCORE_MODELS") or Path.home() / ".cache" / "satcore" / "models")
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface"
+    return Path(home) / "hub"
+
+
+def builtin_registry_path() -> Path:
+    """The root ``registry.yaml`` shipped with satcore."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "registry.yaml"
+    return packaged if packaged.exists() else here.parent / "registry.yaml"
+
+
+@dataclass
+class ResolvedModel:
+    """Where an alias's weights were found."""
+
+    alias: str
+    entry: dict[str, Any]
+    path: Path | None
+    source: str
+    searched: list[str] = field(default_factory=list)
+
+    def sha256(self) -> str | None:
+        """Hash of the weight file (``None`` for folders), computed on demand."""
+        if self.path is None or not self.path.is_file():
+            return None
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def manifest(self) -> dict[str, Any]:
+        """The record kept in ``manifest.json``."""
+        return {
+            "alias": self.alias,
+            "source": self.source,
+            "path": str(self.path) if self.path else None,
+            "sha256": self.sha256(),
+            "licence": self.entry.get("licence"),
+        }
+
+
+class PluginCatalogue:
+    """The ``plugins:`` section: which package provides which component."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        """component name → catalogue entry."""
+        out: dict[str, dict[str, Any]] = {}
+        for e in self.entries:
+            for names in (e.get("components") or {}).values():
+                for n in names:
+                    out[n] = e
+        return out
+
+    def install_hint(self, component: str) -> str:
+        """``(provided by satcore-clip: pip install -e plugins/satcore-clip)``."""
+        e = self.components().get(component)
+        if not e:
+            return ""
+        where = e.get("path") or e["name"]
+        return f"(provided by {e['name']}: pip install -e {where})"
+
+
+class Registry:
+    """Model aliases from the root registry, plugins, ``$SATCORE_HOME/registry.yaml`` and ``$SATCORE_REGISTRY``."""
+
+    def __init__(self, models: dict[str, dict[str, Any]], plugins: list[dict[str, Any]],
+                 origins: dict[str, str]) -> None:
+        self.models = models
+        self.catalogue = PluginCatalogue(plugins)
+        self.origins = origins
+
+    @classmethod
+    def load(cls, extra_files: Iterable[Path] = (), plugin_aliases: bool = True) -> Registry:
+        """Merge the registries: root < plugin aliases < user file < ``$SATCORE_REGISTRY`` < ``extra_files``."""
+        models: dict[str, dict[str, Any]] = {}
+        origins: dict[str, str] = {}
+        root = builtin_registry_path()
+        data = _read_yaml(root)
+        plugins = list(data.get("plugins") or [])
+        for alias, entry in (data.get("models") or {}).items():
+            models[alias] = dict(entry)
+            origins[alias] = "satcore"
+        if plugin_aliases:
+            from satcore.plugins import get_plugin_manager
+
+            pm = get_plugin_manager()
+            for impl in reversed(pm.hook.satcore_register_model_aliases.get_hookimpls()):
+                for alias, entry in (impl.function() or {}).items():
+                    if alias not in models:  # plugins never override the root registry
+                        models[alias] = dict(entry)
+                        origins[alias] = f"plugin {impl.plugin_name}"
+        user_files = [satcore_home() / "registry.yaml"]
+        if os.environ.get("SATCORE_REGISTRY"):
+            user_files.append(Path(os.environ["SATCORE_REGISTRY"]))
+        for f in [*user_files, *extra_files]:
+            if f.exists():
+                for alias, entry in (_read_yaml(f).get("models") or {}).items():
+                    base = models.get(entry.get("extends", "")) if isinstance(entry, dict) else None
+                    merged = {**(base or {}), **(entry or {})}
+                    merged.pop("extends", None)
+                    models[alias] = merged
+                    origins[alias] = str(f)
+        return cls(models, plugins, origins)
+
+    def entry(self, alias: str) -> dict[str, Any]:
+        """The entry of an alias, or a SpecError with close matches."""
+        if alias in self.models:
+            return self.models[alias]
+        import difflib
+
+        close = difflib.get_close_matches(alias, list(self.models), n=1)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        raise SpecError(f"unknown model alias {alias!r}{hint} (known: {', '.join(sorted(self.models))}); add "
+                        f"your own in {satcore_home() / 'registry.yaml'} or give a checkpoint path")
+
+    def search_places(self, alias: str, entry: dict[str, Any], explicit_path: str | None) -> list[str]:
+        """The search order, as human-readable places."""
+        places = []
+        if explicit_path or entry.get("path"):
+            places.append(f"explicit path: {explicit_path or entry.get('path')}")
+        places.append(f"$SATCORE_MODELS/{alias}/: {models_dir() / alias}")
+        if entry.get("hf_repo"):
+            places.append(f"Hugging Face cache: {hf_cache_dir()} (repo {entry['hf_repo']}"
+                          + (f", file {entry['filename']}" if entry.get("filename") else "") + ")")
+        if entry.get("family") == "open_clip" and entry.get("pretrained") and not entry.get("hf_repo"):
+            places.append(f"open_clip cache for pretrained tag {entry['pretrained']!r}")
+        return places
+
+    def resolve(self, alias: str, explicit_path: str | None = None) -> ResolvedModel:
+        """Find the weights of ``alias`` by the search order; raise :class:`MissingWeightsError` if absent."""
+        if explicit_path is None and alias not in self.models and _looks_like_path(alias):
+            explicit_path, entry = alias, {"family": "checkpoint"}
+        else:
+            entry = self.entry(alias)
+        searched = self.search_places(alias, entry, explicit_path)
+        # 1. explicit path
+        path = explicit_path or entry.get("path")
+        if path:
+            p = Path(os.path.expandvars(os.path.expanduser(str(path))))
+            if p.exists():
+                return ResolvedModel(alias, entry, p, "explicit", searched)
+            raise MissingWeightsError(alias, searched, f"the path {p} does not exist; fix the step's `weights:` "
+                                      "or the alias's `path:`")
+        # 2. $SATCORE_MODELS/<alias>/
+        d = models_dir() / alias
+        found = _find_in_dir(d, entry)
+        if found is not None:
+            return ResolvedModel(alias, entry, found, "satcore-models", searched)
+        # 3. library caches
+        if entry.get("hf_repo"):
+            hit = _find_in_hf_cache(entry["hf_repo"], entry.get("filename"), entry.get("revision"))
+            if hit is not None:
+                return ResolvedModel(alias, entry, hit, "hf-cache", searched)
+        from satcore.plugins import get_plugin_manager
+
+        other = get_plugin_manager().hook.satcore_locate_weights(alias=alias, entry=entry)
+        if other:
+            return ResolvedModel(alias, entry, Path(other), "library-cache", searched)
+        raise MissingWeightsError(alias, searched, how_to_supply(alias, entry))
+
+
+def how_to_supply(alias: str, entry: dict[str, Any]) -> str:
+    """Actionable instructions for putting an alias's weights in place."""
+    target = models_dir() / alias
+    fname = entry.get("filename") or "<checkpoint file>"
+    lines = [f"copy the weights to {target / Path(fname).name}"]
+    if entry.get("hf_repo"):
+        rev = f" --revision {entry['revision']}" if entry.get("revision") else ""
+        lines.append(f"on a machine with internet: `hf download {entry['hf_repo']} {fname}{rev} --local-dir "
+                     f"{target}` (or copy a populated Hugging Face cache)")
+    elif entry.get("url"):
+        lines.append(f"download {entry['url']} on a machine with internet and unpack it there")
+    lines.append("or set `weights: /path/to/file` on the step")
+    return "; ".join(lines)
+
+
+def _looks_like_path(s: str) -> bool:
+    return "/" in s or s.endswith(WEIGHT_SUFFIXES) or s.startswith(("~", "."))
+
+
+def _find_in_dir(d: Path, entry: dict[str, Any]) -> Path | None:
+    if not d.is_dir():
+        return None
+    names = [entry.get("filename"), *(entry.get("alternates") or [])]
+    for n in names:
+        if n and (d / Path(n).name).exists():
+            return d / Path(n).name
+        if n and (d / n).exists():
+            return d / n
+    if (d / "config.json").exists() or (d / "open_clip_config.json").exists() or (d / "model_index.json").exists():
+        return d  # a model folder (transformers / diffusers / open_clip local-dir)
+    files = sorted(f for f in d.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
+    return files[0] if len(files) == 1 else None
+
+
+def _find_in_hf_cache(repo: str, filename: str | None, revision: str | None) -> Path | None:
+    base = hf_cache_dir() / ("models--" + repo.replace("/", "--"))
+    snaps = base / "snapshots"
+    if not snaps.is_dir():
+        return None
+    ref = base / "refs" / (revision or "main")
+    order = [snaps / ref.read_text().strip()] if ref.exists() else []
+    order += sorted(p for p in snaps.iterdir() if p.is_dir() and p not in order)
+    for snap in order:
+        if filename is None:
+            if any(snap.iterdir()):
+                return snap
+        elif (snap / filename).exists():
+            return snap / filename
+    return None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        return {}
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping with `models:` and `plugins:`")
+    return data
+
+
+@lru_cache(maxsize=1)
+def _cached_registry() -> Registry:
+    return Registry.load()
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    """The merged registry (cached per process; ``refresh=True`` re-reads the files)."""
+    if refresh:
+        _cached_registry.cache_clear()
+    return _cached_registry()
+
+
+def plugin_catalogue() -> PluginCatalogue:
+    """The ``plugins:`` section of the root registry (no plugin loading)."""
+    return PluginCatalogue(list(_read_yaml(builtin_registry_path()).get("plugins") or []))

@@ -1,0 +1,108 @@
+"""The pipeline spec as pydantic models (the fixed keys; component params are validated per component)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    value = Path(os.path.expanduser(str(value)))
+    if base is not None and not value.is_absolute():
+        value = Path(base) / value
+    return value
+
+
+#: A filesystem path; relative paths are taken relative to the spec file.
+SpecPath = Annotated[Path, AfterValidator(_resolve_path), Field(json_schema_extra={"format": "path"})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(BaseModel):
+    """A source or step: ``type`` plus the component's own params (checked against its ``params_model``)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="The component name (kebab-case), e.g. `folder-pairs` or `cva`.")
+
+
+class StepSpec(ComponentSpec):
+    """One step of the pipeline."""
+
+    id: str | None = Field(None, description="Unique step id; defaults to the type. Columns are `<id>.<name>`.")
+    input: str | None = Field(None, description="`source` or the id of an earlier step; defaults to the "
+                              "previous step when it produces what this step consumes, else the source.")
+
+
+class SplitSpec(_Strict):
+    """Train/test split."""
+
+    test: float = Field(0.3, gt=0, lt=1, description="Fraction of groups in the test split.")
+    group_by: str | None = Field("tile", description="Item metadata key whose values never straddle the split "
+                                 "(e.g. `tile`, so crops of one tile stay together); null = each item alone.")
+    seed: int | None = Field(None, description="Split seed; defaults to the spec's `seed`.")
+
+
+class AugmentSpec(_Strict):
+    """Training-side augmentation (applied after the split, to train items only)."""
+
+    copies: int = Field(1, ge=0, description="Augmented copies per training item.")
+    balance: bool = Field(True, description="Give the minority class extra copies so classes even out.")
+    scale: tuple[float, float] = Field((0.5, 1.5), description="Random scale range.")
+    rotate: tuple[float, float] = Field((-90.0, 90.0), description="Random rotation range in degrees.")
+
+
+class EvaluateSpec(_Strict):
+    """How results are scored against the truth."""
+
+    split: SplitSpec | None = Field(None, description="Train/test split; omit for one split named `all`.")
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples over items for the 95% intervals.")
+    bins: int = Field(1000, ge=10, le=100000, description="Histogram bins for pixel AUC (maps are quantised "
+                      "to these bins so scikit-learn on the maps reproduces metrics.json).")
+    augment: AugmentSpec | None = Field(None, description="Augment the training side before fitting.")
+
+
+class OutputSpec(_Strict):
+    """Where and what to write."""
+
+    dir: SpecPath = Field(description="Output folder (relative to the spec file).")
+    maps: bool = Field(True, description="Write `maps/<item_id>.tif` for detectors that produce change maps.")
+    report: bool = Field(True, description="Write `report.html`.")
+
+
+class ExecutionSpec(_Strict):
+    """How to run."""
+
+    executor: Literal["local", "dask"] = Field("local", description="`local` (default) or `dask`.")
+    workers: int = Field(1, ge=1, description="Worker processes (dask: size of a local cluster).")
+    address: str | None = Field(None, description="Dask scheduler address; null starts a local cluster.")
+    batch_size: int = Field(32, ge=1, description="Items per batch.")
+    device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...")
+    loader_workers: int = Field(2, ge=0, description="Threads reading items ahead of the model.")
+    on_error: Literal["skip", "fail"] = Field("skip", description="`skip`: list failed items in errors.jsonl "
+                                              "and go on; `fail`: stop the run (exit 1).")
+    limit: int | None = Field(None, ge=1, description="Process only the first N items (smoke runs).")
+
+
+class PipelineSpec(_Strict):
+    """A satcore pipeline: a source, steps, and how to evaluate, write and execute them."""
+
+    version: Literal[1] = Field(description="Spec format version; currently 1.")
+    name: str | None = Field(None, description="Run name (defaults to the file name).")
+    seed: int = Field(0, description="Seed for splits, augmentation and stochastic components.")
+    source: ComponentSpec = Field(description="Where items come from.")
+    steps: list[StepSpec] = Field(min_length=1, description="Steps in order.")
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec, description="Scoring against the truth.")
+    output: OutputSpec = Field(description="Outputs.")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="Execution settings.")
+
+
+def model_fields_for(model: type[BaseModel]) -> dict[str, Any]:
+    """Field name → annotation (used to suggest keys)."""
+    return {k: v.annotation for k, v in model.model_fields.items()}
