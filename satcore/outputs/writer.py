@@ -80,7 +80,7 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     table = table.sort_values("item_id", kind="stable").reset_index(drop=True)
     front = ["item_id", "split"]
     table = table[front + [c for c in table.columns if c not in (*front, "error")] + ["error"]]
-    table = table.convert_dtypes(convert_boolean=False)  # nullable ints stay ints next to failed rows
+    table = table.convert_dtypes()  # nullable ints stay ints next to failed rows
     table["error"] = table["error"].astype("string")
     tmp = out / ".results.parquet.tmp"
     table.to_parquet(tmp, index=False)
