@@ -266,7 +266,7 @@ def build_report(run_dir: str | Path) -> Path:
         sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
     shown = results.drop(columns=[c for c in results.columns if results[c].map(
         lambda v: isinstance(v, (list, np.ndarray))).any()])
-    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—", float_format="%.4f",
+    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}",
                                                         classes="results")
                      + ("<p><small>first 200 rows; all in results.parquet</small></p>" if len(results) > 200
                         else "")))
