@@ -107,30 +107,32 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
     truth_items: dict[str, list[int]] = defaultdict(list)
     truth_px: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     thresholds: dict[str, set[float]] = defaultdict(set)
+    records: list[dict[str, Any]] = []
     for df in journal.iter_final():
-        cols = set(df.columns)
-        if "_truth" not in cols:
+        if "_truth" in df.columns:
+            records += [r for r in df.to_dict("records") if r.get("error") is None]
+    # item order, not executor/batch order, so bootstrap draws are the same on every executor
+    records.sort(key=lambda r: str(r["item_id"]))
+    for rec in records:
+        if rec.get("error") is not None or rec.get("_truth") is None or _isnan(rec.get("_truth")):
             continue
-        for rec in df.to_dict("records"):
-            if rec.get("error") is not None or rec.get("_truth") is None or _isnan(rec.get("_truth")):
-                continue
-            split = rec.get("split") or "all"
-            truth_items[split].append(int(rec["_truth"]))
-            tp = rec.get("_truth_px")
-            if tp is not None and not _isnan(tp):
-                truth_px[split][0] += int(tp[0])
-                truth_px[split][1] += int(tp[1])
-            for sid in det_ids:
-                a = acc[(sid, split)]
-                pred = rec.get(f"_pred.{sid}")
-                if pred is not None and not _isnan(pred):
-                    a.y.append(int(rec["_truth"]))
-                    a.yhat.append(int(pred))
-                thr = rec.get(f"{sid}.threshold")
-                if thr is not None and not _isnan(thr):
-                    thresholds[sid].add(float(thr))
-                c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
-                a.add_pixels(None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
+        split = rec.get("split") or "all"
+        truth_items[split].append(int(rec["_truth"]))
+        tp = rec.get("_truth_px")
+        if tp is not None and not _isnan(tp):
+            truth_px[split][0] += int(tp[0])
+            truth_px[split][1] += int(tp[1])
+        for sid in det_ids:
+            a = acc[(sid, split)]
+            pred = rec.get(f"_pred.{sid}")
+            if pred is not None and not _isnan(pred):
+                a.y.append(int(rec["_truth"]))
+                a.yhat.append(int(pred))
+            thr = rec.get(f"{sid}.threshold")
+            if thr is not None and not _isnan(thr):
+                thresholds[sid].add(float(thr))
+            c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
+            a.add_pixels(None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
     if not truth_items:
         return None
     splits = [s for s in SPLIT_ORDER if s in truth_items]
