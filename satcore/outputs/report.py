@@ -125,10 +125,11 @@ def _image_score_hist(results: Any, det_ids: list[str]) -> str:
         if df.empty:
             continue
         fig, ax = plt.subplots(figsize=(6, 3))
+        edges = np.histogram_bin_edges(df[col].astype(float), bins=30)  # one set of bins for both classes
         for v, colr, lab in ((0, "tab:blue", "no change"), (1, "tab:red", "change")):
             vals = df.loc[df["truth.change"] == v, col].astype(float)
             if len(vals):
-                ax.hist(vals, bins=30, alpha=0.6, color=colr, label=f"{lab} ({len(vals)})")
+                ax.hist(vals, bins=edges, alpha=0.6, color=colr, label=f"{lab} ({len(vals)})")
         thr = df.get(f"{sid}.threshold")
         if thr is not None and thr.notna().any():
             ax.axvline(float(thr.dropna().iloc[0]), color="k", ls="--", label="threshold")
