@@ -156,8 +156,11 @@ def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
 
 
 def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
+    import warnings
+
     import matplotlib.pyplot as plt
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
 
     maps = run_dir / "maps"
     if not maps.is_dir():
@@ -177,9 +180,11 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
         source, refs = None, {}
     out = []
     for iid in ids:
-        with rasterio.open(maps / f"{iid}.tif") as ds:
-            arr = ds.read()
-            names = list(ds.descriptions)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # maps of PNG pairs carry no CRS
+            with rasterio.open(maps / f"{iid}.tif") as ds:
+                arr = ds.read()
+                names = list(ds.descriptions)
         item = None
         if source is not None and iid in refs:
             try:
