@@ -108,7 +108,7 @@ class SatcorePluginManager(pluggy.PluginManager):
         cat: dict[str, dict[str, type[Component]]] = {k: {} for k in KIND_HOOKS}
         for kind, hook_name in KIND_HOOKS.items():
             hook = getattr(self.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
+            for impl in hook.get_hookimpls():  # pluggy lists them in registration order
                 info = self.info.get(impl.plugin_name)
                 try:
                     classes = impl.function() or []

@@ -1,0 +1,153 @@
+"""The command line: exit codes 0/1/2, messages without tracebacks, validate/schema/plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from satcore.cli import main
+from satcore.plugins import set_plugin_manager
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as ei:
+        main(list(args))
+    cap = capsys.readouterr()
+    return ei.value.code, cap.out, cap.err
+
+
+@pytest.fixture
+def setup_marker(tmp_path, pm):
+    """Make test-diff's setup() leave a marker, so we can tell whether a model would have loaded."""
+    cls = pm.get_component("test-diff")
+    marker = tmp_path / "setup-called"
+
+    def setup(self):
+        marker.write_text("x")
+
+    cls.setup = setup
+    set_plugin_manager(pm)
+    return marker
+
+
+def _spec(tmp_path, h, **kw):
+    h.make_pairs(tmp_path / "data", 4)
+    d = h.spec_dict("data", "out", **kw)
+    p = tmp_path / "pipe.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return p
+
+
+def test_validate_loads_no_model(tmp_path, h, capsys, setup_marker):
+    spec = _spec(tmp_path, h)
+    code, out, err = run_cli(["validate", str(spec)], capsys)
+    assert code == 0, err
+    assert out.strip() == f"{spec}: valid. source (folder-pairs) → diff (test-diff ← source)"
+    assert not setup_marker.exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_spec_errors_exit_2_without_traceback(tmp_path, h, capsys, setup_marker):
+    spec = _spec(tmp_path, h)
+    for cmd in ("validate", "run"):
+        code, out, err = run_cli([cmd, str(spec), "--set", "steps.diff.treshold=1", "--set",
+                                  "execution.on_eror=fail"], capsys)
+        assert code == 2
+        assert "Traceback" not in err and "Traceback" not in out
+        assert err.startswith(f"error: 2 problems in {spec}:")
+        assert "steps[0].treshold: unknown key — did you mean 'threshold'?" in err
+        assert "execution.on_eror: unknown key — did you mean 'on_error'?" in err
+    assert not setup_marker.exists() and not (tmp_path / "out").exists()
+    code, _, err = run_cli(["run", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "missing.yaml: spec file does not exist" in err and "Traceback" not in err
+    # --debug shows the traceback
+    code, _, err = run_cli(["--debug", "validate", str(spec), "--set", "steps.diff.treshold=1"], capsys)
+    assert code == 2 and "Traceback" in err
+
+
+def test_run_output_folder_rules(tmp_path, h, capsys, setup_marker):
+    spec = _spec(tmp_path, h)
+    code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0, err
+    assert out.startswith("items: 4 ok, 0 failed\n")
+    assert setup_marker.exists()
+    # a non-empty output folder needs --resume or --overwrite
+    code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 2 and "is not empty; add --resume to continue that run or --overwrite" in err
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--overwrite"], capsys)
+    assert code == 0 and out.startswith("items: 4 ok, 0 failed")
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--resume"], capsys)
+    assert code == 0 and out.startswith("items: 4 ok, 0 failed, 4 skipped (already done)")
+    # a changed spec is refused on --resume, with a hint
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--resume", "--set", "steps.diff.threshold=0.5"],
+                             capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "the spec changed since the run in" in err and "Use --overwrite to start again" in err
+    code, _, err = run_cli(["run", str(spec), "--quiet", "--resume", "--overwrite"], capsys)
+    assert code == 2 and "choose one of --resume and --overwrite" in err
+    # --overwrite never deletes files satcore did not write
+    (tmp_path / "out" / "precious.txt").write_text("keep")
+    code, _, err = run_cli(["run", str(spec), "--quiet", "--overwrite"], capsys)
+    assert code == 2 and "holds files satcore did not write (precious.txt)" in err
+    assert (tmp_path / "out" / "precious.txt").exists()
+
+
+def test_schema_command(tmp_path, capsys, setup_marker):
+    code, out, err = run_cli(["schema"], capsys)
+    assert code == 0
+    schema = json.loads(out)
+    step = next(v for k, v in schema["$defs"].items() if k.startswith("TestDiff"))
+    assert set(step["properties"]) >= {"type", "id", "input", "threshold", "sleep"}
+    code, _, _ = run_cli(["schema", "-o", str(tmp_path / "s.json")], capsys)
+    assert code == 0 and json.loads((tmp_path / "s.json").read_text()) == schema
+    assert not setup_marker.exists()
+
+
+def _satcore(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "satcore.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+
+
+BROKEN = 'raise ImportError("No module named \'nonexistent_dep\' (on purpose)")\n'
+
+
+def test_plugins_reports_broken_plugin_and_runs_continue(tmp_path, fake_site, h):
+    h.make_fake_dist(fake_site, "satcore-broken", "broken", "fake_satcore_broken", BROKEN)
+    h.make_fake_dist(fake_site, "satcore-slow", "slow", "fake_satcore_slow", h.DIFF_PLUGIN_SOURCE, "2.0")
+    r = _satcore("plugins")
+    assert r.returncode == 0, r.stderr
+    assert "slow (satcore-slow 2.0)\n  detectors    slow-diff" in r.stdout
+    assert ("FAILED broken (satcore-broken): ImportError: No module named 'nonexistent_dep' (on purpose)"
+            in r.stdout)
+    r = _satcore("plugins", "--json")
+    data = json.loads(r.stdout)
+    assert [f["name"] for f in data["failed"]] == ["broken"]
+    assert {"name": "slow", "distribution": "satcore-slow", "version": "2.0",
+            "components": {"detector": ["slow-diff"]}} in data["plugins"]
+    # a run with the broken plugin installed still works
+    h.make_pairs(tmp_path / "data", 3)
+    spec = tmp_path / "p.yaml"
+    spec.write_text(yaml.safe_dump(h.spec_dict("data", "out", step="slow-diff")))
+    r = _satcore("run", str(spec), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("items: 3 ok, 0 failed")
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert man["versions"]["plugins"]["slow"] == {"distribution": "satcore-slow", "version": "2.0"}
+
+
+def test_plugins_reports_conflict(fake_site, h):
+    src = ('import satcore\nfrom satcore.components import Detector\n\nclass D(Detector):\n    """x"""\n    name = '
+           '"slow-diff"\n\n@satcore.hookimpl\ndef satcore_register_detectors():\n    return [D]\n')
+    h.make_fake_dist(fake_site, "satcore-slow", "slow", "fake_satcore_slow", h.DIFF_PLUGIN_SOURCE)
+    h.make_fake_dist(fake_site, "satcore-twin", "twin", "fake_satcore_twin", src)
+    r = _satcore("plugins")
+    assert r.returncode == 0
+    assert "CONFLICT: two plugins register a detector named 'slow-diff': 'slow' (satcore-slow" in r.stdout
+    assert "'twin' (satcore-twin" in r.stdout
+    r = _satcore("validate", "nonexistent.yaml")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
