@@ -448,7 +448,10 @@ class Journal:
         self.counter += 1
         path = self.dir / f"part-{self.session:04d}-{self.counter:06d}.parquet"
         tmp = path.with_name(f".{path.name}.tmp")
-        table = pa.Table.from_pylist([_plain(r) for r in rows])
+        # from_pylist takes the columns from the first row only: give every row every key (a failed first row
+        # would otherwise drop the other rows' outputs)
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        table = pa.Table.from_pylist([_plain({k: r.get(k) for k in keys}) for r in rows])
         pq.write_table(table, tmp)
         os.replace(tmp, path)
 

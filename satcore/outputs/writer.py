@@ -72,9 +72,9 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     errors_rows: list[dict[str, Any]] = []
     for df in journal.iter_final(lambda c: c in ("item_id", "error", "_error_step", "_error_type")):
         for r in df.to_dict("records"):
-            if r.get("error") is not None:
-                errors_rows.append({"item_id": r["item_id"], "step": r.get("_error_step"),
-                                    "error_type": r.get("_error_type"), "message": r["error"]})
+            if isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
+                errors_rows.append({"item_id": r["item_id"], "step": _str_or_none(r.get("_error_step")),
+                                    "error_type": _str_or_none(r.get("_error_type")), "message": r["error"]})
     table = pd.concat(visible, ignore_index=True) if visible else pd.DataFrame(columns=["item_id", "split",
                                                                                          "error"])
     table = table.sort_values("item_id", kind="stable").reset_index(drop=True)
@@ -195,6 +195,10 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
             per_split[s] = entry
         out["steps"][sid] = per_split
     return out
+
+
+def _str_or_none(x: Any) -> str | None:
+    return x if isinstance(x, str) else None
 
 
 def _isnan(x: Any) -> bool:
