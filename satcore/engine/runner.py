@@ -277,6 +277,8 @@ class Engine:
         from satcore.evaluate.augment import augment_item, copies_per_class, item_rng
 
         aug = self.spec.evaluate.augment
+        split = self.spec.evaluate.split
+        group_by = split.group_by if split is not None else None
         only = self.ancestors(rs.id) - {rs.id}
         records: list[Any] = []
         labels: list[int] = []
@@ -286,32 +288,49 @@ class Engine:
         per_class: dict[int, int] | None = None
         if aug is not None:
             known = [int(r.meta["change"]) for r in train if r.meta.get("change") not in (None, "")]
-            per_class = copies_per_class(np.asarray(known), aug.copies, aug.balance) if known else None
+            if aug.balance and len(known) < len(train):
+                # folder-pairs labels are only known once the masks are read: a first pass counts the classes
+                # (reading only; no step runs), so balancing works for every source
+                known = [int(x.image_label) for _refs, loaded in self.iter_loaded(batches) for x in loaded
+                         if isinstance(x, Item) and x.image_label is not None]
+            per_class = copies_per_class(np.asarray(known, dtype=int), aug.copies, aug.balance) if known else None
+
+        def group_of(item: Item) -> str:
+            # augmented copies stay in their source item's group (the split is over originals only)
+            key = item.meta.get(group_by) if group_by is not None else None
+            return str(key if key is not None else item.meta.get("augmented_from", item.item_id))
+
+        def consume(items: list[Item]) -> None:
+            outs, errs = self.run_steps(items, only)
+            ok = [i for i, e in enumerate(errs) if e is None]
+            if ok:
+                inputs = [items[i] if rs.input == "source" else outs[i][rs.input] for i in ok]
+                recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
+                for i, rec in zip(ok, recs):
+                    records.append(rec)
+                    labels.append(int(items[i].image_label or 0))
+                    groups.append(group_of(items[i]))
+
         bar = self._bar(len(train), f"fit {rs.id}")
         for refs, loaded in self.iter_loaded(batches):
             items = [x for x in loaded if isinstance(x, Item) and x.image_label is not None]
-            if aug is not None:
-                extra = []
-                for it in items:
-                    n = (per_class or {}).get(int(it.image_label or 0), aug.copies) if per_class else (
-                        aug.copies)
-                    extra += [augment_item(it, item_rng(self.spec.seed, it.item_id, k), aug.scale, aug.rotate, k)
-                              for k in range(n)]
-                items += extra
             if items:
-                outs, errs = self.run_steps(items, only)
-                ok = [i for i, e in enumerate(errs) if e is None]
-                if ok:
-                    inputs = [items[i] if rs.input == "source" else outs[i][rs.input] for i in ok]
-                    recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
-                    for i, rec in zip(ok, recs):
-                        records.append(rec)
-                        labels.append(int(items[i].image_label or 0))
-                        groups.append(str(items[i].meta.get("tile", items[i].item_id)))
+                consume(items)
+            if aug is not None:
+                # copies of this batch's (training) items only, run in chunks of batch_size to bound memory
+                extra: list[Item] = []
+                for it in items:
+                    n = per_class.get(int(it.image_label or 0), aug.copies) if per_class else aug.copies
+                    for k in range(n):
+                        extra.append(augment_item(it, item_rng(self.spec.seed, it.item_id, k), aug.scale,
+                                                  aug.rotate, k))
+                        if len(extra) >= bs:
+                            consume(extra)
+                            extra = []
+                if extra:
+                    consume(extra)
             bar.update(len(refs))
         bar.close()
-        if aug is not None and per_class is None and records:
-            log.info("augmentation counts were not balanced: labels are only known after reading the items")
         return records, labels, groups
 
     def _bar(self, total: int, desc: str) -> Any:

@@ -12,7 +12,8 @@ from satcore.data import Item
 
 def item_rng(seed: int, item_id: str, k: int) -> np.random.Generator:
     """A generator that depends only on the seed, the item and the copy number."""
-    return np.random.default_rng([seed, zlib.crc32(item_id.encode()), k])
+    # SeedSequence refuses negative entries; a negative spec seed is still a valid seed
+    return np.random.default_rng([seed % 2**32, zlib.crc32(item_id.encode()), k])
 
 
 def augment_item(item: Item, rng: np.random.Generator, scale: tuple[float, float],
@@ -23,21 +24,37 @@ def augment_item(item: Item, rng: np.random.Generator, scale: tuple[float, float
     s = float(rng.uniform(*scale))
     angle = float(rng.uniform(*rotate))
 
-    def tf(a: np.ndarray, order: int) -> np.ndarray:
-        z = ndimage.zoom(a, (1, s, s) if a.ndim == 3 else (s, s), order=order, mode="reflect")
-        axes = (1, 2) if a.ndim == 3 else (0, 1)
-        return ndimage.rotate(z, angle, axes=axes, reshape=False, order=order, mode="reflect")
+    # one affine map about the centre that keeps the frame: every copy has its original's shape, so batched
+    # components that stack a batch still work (a zoom that resized the arrays mixed shapes in one batch)
+    th = np.deg2rad(angle)
+    m = np.array([[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]]) / s  # output → input coordinates
 
-    images = [r.with_array(tf(r.array, 1).astype(r.array.dtype)) for r in item.images]
+    def tf(a: np.ndarray, order: int) -> np.ndarray:
+        h, w = a.shape[-2:]
+        c = np.array([(h - 1) / 2, (w - 1) / 2])
+        mat, off = m, c - m @ c
+        if a.ndim == 3:  # bands are not mixed: identity on the first axis
+            mat = np.block([[np.ones((1, 1)), np.zeros((1, 2))], [np.zeros((2, 1)), m]])
+            off = np.concatenate([[0.0], off])
+        return ndimage.affine_transform(a, mat, offset=off, order=order, mode="reflect")
+
+    def tf_image(a: np.ndarray) -> np.ndarray:
+        out = tf(a.astype(np.float64), 1)
+        if np.issubdtype(a.dtype, np.integer):  # round, not truncate, and stay inside the dtype's range
+            info = np.iinfo(a.dtype)
+            out = np.clip(np.rint(out), info.min, info.max)
+        return out.astype(a.dtype)
+
+    images = [r.with_array(tf_image(r.array)) for r in item.images]
     for r in images:
         r.crs, r.transform = None, None  # an augmented copy is no longer on the source grid
     label = tf(item.label.astype(np.uint8), 0).astype(bool) if item.label is not None else None
     valid = tf(item.valid.astype(np.uint8), 0).astype(bool) if item.valid is not None else None
     meta = {**item.meta, "augmented_from": item.item_id, "scale": s, "rotate": angle}
-    new = replace(item, item_id=f"{item.item_id}#aug{k}", images=images, label=label, valid=valid, meta=meta)
-    if item.label is None:
-        new.image_label = item.image_label
-    return new
+    # with a mask, the copy's image label follows the transformed mask (a zoom can crop the change away);
+    # without one, the item's own image label is kept
+    return replace(item, item_id=f"{item.item_id}#aug{k}", images=images, label=label, valid=valid, meta=meta,
+                   image_label=None if label is not None else item.image_label)
 
 
 def copies_per_class(labels: np.ndarray, copies: int, balance: bool) -> dict[int, int]:

@@ -1,0 +1,292 @@
+"""Training-side augmentation: geometry, seeding, class balance, and no test-split leakage in the fit pass."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from satcore import hookimpl
+from satcore.components import Batch, Detection, Detector
+from satcore.data import Item, Raster
+from satcore.evaluate.augment import augment_item, copies_per_class, item_rng
+from satcore.evaluate.split import assign_splits
+
+SCALE, ROTATE = (0.5, 1.5), (-90.0, 90.0)
+
+
+def square_item(item_id: str = "tile_0000_0000", size: int = 64, box: tuple[int, int, int, int] = (24, 36, 20, 40),
+                change: bool = True) -> Item:
+    """A pair whose after-image and mask share one planted bright rectangle (rows r0:r1, cols c0:c1)."""
+    r0, r1, c0, c1 = box
+    a = np.full((3, size, size), 40, np.uint8)
+    b = a.copy()
+    mask = np.zeros((size, size), bool)
+    if change:
+        b[:, r0:r1, c0:c1] = 240
+        mask[r0:r1, c0:c1] = True
+    return Item(item_id, [Raster(a), Raster(b)], label=mask, meta={"tile": "tile"})
+
+
+def iou(x: np.ndarray, y: np.ndarray) -> float:
+    return float((x & y).sum() / max((x | y).sum(), 1))
+
+
+# ------------------------------------------------------------------------------------------ geometry
+
+@pytest.mark.parametrize("k", range(6))
+def test_image_and_mask_transformed_alike(k: int) -> None:
+    item = square_item()
+    aug = augment_item(item, item_rng(0, item.item_id, k), SCALE, ROTATE, k)
+    bright = aug.images[1].array[0] > 140  # the planted rectangle, wherever the transform put it
+    assert aug.label is not None and aug.label.shape == bright.shape
+    # interpolation differs at the edges only (bilinear image, nearest-neighbour mask)
+    assert iou(bright, aug.label) > 0.85
+    s, angle = aug.meta["scale"], aug.meta["rotate"]
+    assert SCALE[0] <= s <= SCALE[1] and ROTATE[0] <= angle <= ROTATE[1]
+    # the copy keeps its original's frame, so batched components can stack originals and copies
+    assert all(r.array.shape == o.array.shape for r, o in zip(aug.images, item.images))
+    # the before image (uniform) stays uniform and keeps its dtype; no change planted there
+    assert aug.images[0].array.dtype == np.uint8
+    assert np.all(aug.images[0].array == 40)
+    assert aug.image_label == int(aug.label.any())
+    assert aug.meta["augmented_from"] == item.item_id and aug.item_id == f"{item.item_id}#aug{k}"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.2, 1.5])
+@pytest.mark.parametrize("angle", [-80.0, -30.0, 0.0, 45.0, 90.0])
+def test_area_scales_with_the_square_of_the_scale(scale: float, angle: float) -> None:
+    # independent of how the transform is implemented: a similarity scales areas by s² and keeps the centre
+    item = square_item()
+    aug = augment_item(item, item_rng(0, item.item_id, 0), (scale, scale), (angle, angle), 0)
+    assert aug.label is not None and item.label is not None
+    expected = item.label.sum() * scale * scale
+    assert abs(aug.label.sum() - expected) / expected < 0.1
+    ys, xs = np.nonzero(aug.label)
+    centre = 31.5 + (np.array([29.5, 29.5]) - 31.5) * scale  # rotated about the frame centre: distance kept
+    assert abs(np.hypot(ys.mean() - 31.5, xs.mean() - 31.5) - np.hypot(*(centre - 31.5))) < 1.0
+    bright = aug.images[1].array[0] > 140
+    assert iou(bright, aug.label) > 0.85
+
+
+def test_both_images_get_the_same_transform() -> None:
+    item = square_item()
+    item.images[0] = item.images[1].with_array(item.images[1].array.copy())  # A == B
+    aug = augment_item(item, item_rng(3, item.item_id, 0), SCALE, ROTATE, 0)
+    np.testing.assert_array_equal(aug.images[0].array, aug.images[1].array)
+
+
+def test_rotation_moves_an_off_centre_square() -> None:
+    # a square in the top-left quadrant; a 90° rotation about the centre must move it to another quadrant
+    item = square_item(box=(4, 20, 4, 20))
+    aug = augment_item(item, item_rng(0, item.item_id, 0), (1.0, 1.0), (90.0, 90.0), 0)
+    assert aug.label is not None
+    assert iou(aug.label, item.label) == 0.0  # type: ignore[arg-type]
+    ys, xs = np.nonzero(aug.label)
+    assert (ys.mean() < 32) != (xs.mean() < 32)  # top-right or bottom-left quadrant
+    bright = aug.images[1].array[0] > 140
+    assert iou(bright, aug.label) > 0.95
+
+
+def test_image_label_follows_transformed_mask() -> None:
+    # a tiny change at the corner: a strong zoom-in about the centre pushes it out of the frame
+    item = square_item(box=(0, 2, 0, 2))
+    aug = augment_item(item, item_rng(0, item.item_id, 0), (1.5, 1.5), (0.0, 0.0), 0)
+    assert aug.label is not None and not aug.label.any()
+    assert aug.image_label == 0  # not the original item's 1
+
+
+def test_unlabelled_item_keeps_its_image_label() -> None:
+    item = square_item()
+    item = Item(item.item_id, item.images, image_label=1, meta={})
+    aug = augment_item(item, item_rng(0, item.item_id, 0), SCALE, ROTATE, 0)
+    assert aug.label is None and aug.image_label == 1
+
+
+# ------------------------------------------------------------------------------------------ seeding
+
+def test_same_seed_same_copy_and_different_seed_different() -> None:
+    item = square_item()
+    one = augment_item(item, item_rng(7, item.item_id, 0), SCALE, ROTATE, 0)
+    two = augment_item(item, item_rng(7, item.item_id, 0), SCALE, ROTATE, 0)
+    np.testing.assert_array_equal(one.images[1].array, two.images[1].array)
+    np.testing.assert_array_equal(one.label, two.label)  # type: ignore[arg-type]
+    other_seed = augment_item(item, item_rng(8, item.item_id, 0), SCALE, ROTATE, 0)
+    other_copy = augment_item(item, item_rng(7, item.item_id, 1), SCALE, ROTATE, 1)
+    other_item = item_rng(7, "another_0000_0000", 0).uniform(*SCALE)
+    assert other_seed.meta["scale"] != one.meta["scale"]
+    assert not np.array_equal(other_seed.images[1].array, one.images[1].array)
+    assert other_copy.meta["scale"] != one.meta["scale"]
+    assert other_item != one.meta["scale"]
+
+
+def test_negative_seed_is_accepted() -> None:
+    assert item_rng(-1, "x", 0).uniform() != item_rng(1, "x", 0).uniform()
+
+
+# ------------------------------------------------------------------------------------------ balance
+
+@pytest.mark.parametrize(("n0", "n1", "copies"), [(80, 20, 1), (20, 80, 1), (90, 10, 0), (50, 50, 2), (37, 5, 3)])
+def test_balance_gives_minority_more_copies(n0: int, n1: int, copies: int) -> None:
+    labels = np.array([0] * n0 + [1] * n1)
+    per = copies_per_class(labels, copies, balance=True)
+    minor, major = (1, 0) if n1 < n0 else (0, 1)
+    n_minor, n_major = min(n0, n1), max(n0, n1)
+    assert per[major] == copies
+    if n0 != n1:
+        assert per[minor] > per[major]
+    total_minor, total_major = n_minor * (1 + per[minor]), n_major * (1 + per[major])
+    # the classes end up within one item's copies of each other
+    assert abs(total_minor - total_major) <= n_minor
+
+
+def test_no_balance_gives_everyone_the_same() -> None:
+    assert copies_per_class(np.array([0] * 9 + [1]), 2, balance=False) == {0: 2, 1: 2}
+
+
+# ------------------------------------------------------------------------------------------ fit pass, end to end
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    import rasterio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = array if array.ndim == 3 else array[None]
+    with rasterio.open(path, "w", driver="PNG", height=arr.shape[1], width=arr.shape[2], count=arr.shape[0],
+                       dtype="uint8") as dst:
+        dst.write(arr)
+
+
+def make_tiles(root: Path, tiles: int = 10, crops: int = 3, changed_tiles: int = 3, size: int = 24) -> None:
+    """``tiles`` source tiles with ``crops`` crops each (LEVIR-CD style ``<tile>_<row>_<col>`` names)."""
+    rng = np.random.default_rng(0)
+    for t in range(tiles):
+        for c in range(crops):
+            stem = f"tile{t:02d}_{c * size:04d}_0000"
+            a = rng.integers(0, 120, (3, size, size), dtype=np.uint8)
+            b = a.copy()
+            mask = np.zeros((size, size), np.uint8)
+            if t < changed_tiles:
+                b[:, 6:16, 6:16] = 250
+                mask[6:16, 6:16] = 255
+            write_png(root / "A" / f"{stem}.png", a)
+            write_png(root / "B" / f"{stem}.png", b)
+            write_png(root / "label" / f"{stem}.png", mask)
+
+
+class RecordingDetector(Detector):
+    """Remembers every item id (and label) it was fitted on."""
+
+    name = "recording"
+    consumes: ClassVar[tuple[str, ...]] = ("pair",)
+    fittable = True
+    seen: ClassVar[list[tuple[str, int, str]]] = []
+
+    def fit_records(self, batch: Batch) -> list[Any]:
+        return [(it.item_id, it.meta.get("augmented_from"), it.images[0].shape) for it in batch]
+
+    def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
+        assert groups is not None
+        RecordingDetector.seen = [(r[0], int(lab), str(g)) for r, lab, g in zip(records, labels, groups)]
+        return {}
+
+    def save_state(self, path: Path) -> None:
+        path.write_text(json.dumps([s[0] for s in self.seen]))
+
+    def process(self, batch: Batch) -> list[Detection]:
+        return [Detection(score=1.0, label=1) for _ in batch]
+
+
+def recording_pm() -> Any:
+    from satcore.plugins import get_plugin_manager
+
+    plugin = types.ModuleType("recording_plugin")
+
+    @hookimpl
+    def satcore_register_detectors() -> list[type[Detector]]:
+        return [RecordingDetector]
+
+    plugin.satcore_register_detectors = satcore_register_detectors  # type: ignore[attr-defined]
+    pm = get_plugin_manager(fresh=True, entrypoints=False)
+    pm.register_plugin(plugin, "recording")
+    return pm
+
+
+def run_recording(tmp_path: Path, augment: dict[str, Any] | None, seed: int = 0) -> Any:
+    from satcore.engine import run_pipeline
+
+    RecordingDetector.seen = []
+    data = tmp_path / "data"
+    if not data.exists():
+        make_tiles(data)
+    spec = {"version": 1, "seed": seed, "source": {"type": "folder-pairs", "root": str(data)},
+            "steps": [{"id": "rec", "type": "recording"}],
+            "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 0,
+                         **({"augment": augment} if augment is not None else {})},
+            "output": {"dir": str(tmp_path / f"run-{seed}-{augment is not None}"), "maps": False, "report": False},
+            "execution": {"batch_size": 4, "loader_workers": 0}}
+    return run_pipeline(spec, pm=recording_pm(), progress=False)
+
+
+def test_fit_sees_train_side_and_its_copies_only(tmp_path: Path) -> None:
+    res = run_recording(tmp_path, {"copies": 1, "balance": True})
+    table = res.results()
+    split = dict(zip(table["item_id"], table["split"]))
+    tile = {i: i.split("_")[0] for i in split}
+    test_ids = {i for i, s in split.items() if s == "test"}
+    train_ids = {i for i, s in split.items() if s == "train"}
+    assert test_ids and train_ids
+    # crops of one tile never straddle the split
+    assert {tile[i] for i in test_ids}.isdisjoint({tile[i] for i in train_ids})
+    seen = RecordingDetector.seen
+    originals = {i.split("#aug")[0] for i, _, _ in seen}
+    copies = [i for i, _, _ in seen if "#aug" in i]
+    assert copies, "augmentation produced no copies"
+    # nothing of the test split — neither an item nor an augmented copy of one — was trained on
+    assert originals.isdisjoint(test_ids)
+    assert originals == train_ids
+    # the groups handed to fit are source tiles, copies included
+    assert all(g == tile[i.split("#aug")[0]] for i, _, g in seen)
+    # every train item was seen once unaugmented
+    assert sorted(i for i, _, _ in seen if "#aug" not in i) == sorted(train_ids)
+    # balance: the minority class (changed) got more copies per item than the majority
+    lab = {i: int(table.set_index("item_id").loc[i, "truth.change"]) for i in train_ids}
+    n_copies = {i: sum(1 for c in copies if c.split("#aug")[0] == i) for i in train_ids}
+    changed = [n_copies[i] for i in train_ids if lab[i] == 1]
+    unchanged = [n_copies[i] for i in train_ids if lab[i] == 0]
+    assert changed and unchanged
+    assert min(changed) > max(unchanged) == 1
+    labels = [lab_ for _, lab_, _ in seen]
+    assert abs(sum(labels) - (len(labels) - sum(labels))) <= max(len(changed), 1) * 2
+
+
+def test_fit_without_augment_sees_exactly_the_train_split(tmp_path: Path) -> None:
+    res = run_recording(tmp_path, None)
+    table = res.results()
+    train_ids = set(table.loc[table["split"] == "train", "item_id"])
+    assert sorted(i for i, _, _ in RecordingDetector.seen) == sorted(train_ids)
+
+
+def test_augmented_fit_is_reproducible(tmp_path: Path) -> None:
+    run_recording(tmp_path, {"copies": 2, "balance": False})
+    first = list(RecordingDetector.seen)
+    assert sum("#aug" in i for i, _, _ in first) == 2 * sum("#aug" not in i for i, _, _ in first)
+    (tmp_path / "again").mkdir()
+    run_recording(tmp_path / "again", {"copies": 2, "balance": False})
+    assert first == RecordingDetector.seen
+
+
+def test_grouped_split_keeps_tiles_together() -> None:
+    from satcore.data import ItemRef
+
+    refs = [ItemRef(f"t{t}_{c}", meta={"tile": f"t{t}"}) for t in range(20) for c in range(4)]
+    for seed in range(5):
+        names = assign_splits(refs, 0.3, "tile", seed)
+        by_tile: dict[str, set[str]] = {}
+        for r, s in zip(refs, names):
+            by_tile.setdefault(r.meta["tile"], set()).add(s)
+        assert all(len(v) == 1 for v in by_tile.values())
+        assert 0.2 <= names.count("test") / len(names) <= 0.4
