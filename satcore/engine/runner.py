@@ -293,7 +293,8 @@ class Engine:
                 # (reading only; no step runs), so balancing works for every source
                 known = [int(x.image_label) for _refs, loaded in self.iter_loaded(batches) for x in loaded
                          if isinstance(x, Item) and x.image_label is not None]
-            per_class = copies_per_class(np.asarray(known, dtype=int), aug.copies, aug.balance) if known else None
+            if known:
+                per_class = copies_per_class(np.asarray(known, dtype=int), aug.copies, aug.balance)
 
         def group_of(item: Item) -> str:
             # augmented copies stay in their source item's group (the split is over originals only)
@@ -306,7 +307,7 @@ class Engine:
             if ok:
                 inputs = [items[i] if rs.input == "source" else outs[i][rs.input] for i in ok]
                 recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
-                for i, rec in zip(ok, recs):
+                for i, rec in zip(ok, recs, strict=True):
                     records.append(rec)
                     labels.append(int(items[i].image_label or 0))
                     groups.append(group_of(items[i]))

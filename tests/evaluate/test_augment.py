@@ -19,7 +19,8 @@ from satcore.evaluate.split import assign_splits
 SCALE, ROTATE = (0.5, 1.5), (-90.0, 90.0)
 
 
-def square_item(item_id: str = "tile_0000_0000", size: int = 64, box: tuple[int, int, int, int] = (24, 36, 20, 40),
+def square_item(item_id: str = "tile_0000_0000", size: int = 64,
+                box: tuple[int, int, int, int] = (24, 36, 20, 40),
                 change: bool = True) -> Item:
     """A pair whose after-image and mask share one planted bright rectangle (rows r0:r1, cols c0:c1)."""
     r0, r1, c0, c1 = box
@@ -49,7 +50,7 @@ def test_image_and_mask_transformed_alike(k: int) -> None:
     s, angle = aug.meta["scale"], aug.meta["rotate"]
     assert SCALE[0] <= s <= SCALE[1] and ROTATE[0] <= angle <= ROTATE[1]
     # the copy keeps its original's frame, so batched components can stack originals and copies
-    assert all(r.array.shape == o.array.shape for r, o in zip(aug.images, item.images))
+    assert all(r.array.shape == o.array.shape for r, o in zip(aug.images, item.images, strict=True))
     # the before image (uniform) stays uniform and keeps its dtype; no change planted there
     assert aug.images[0].array.dtype == np.uint8
     assert np.all(aug.images[0].array == 40)
@@ -130,7 +131,8 @@ def test_negative_seed_is_accepted() -> None:
 
 # ------------------------------------------------------------------------------------------ balance
 
-@pytest.mark.parametrize(("n0", "n1", "copies"), [(80, 20, 1), (20, 80, 1), (90, 10, 0), (50, 50, 2), (37, 5, 3)])
+@pytest.mark.parametrize(("n0", "n1", "copies"),
+                         [(80, 20, 1), (20, 80, 1), (90, 10, 0), (50, 50, 2), (37, 5, 3)])
 def test_balance_gives_minority_more_copies(n0: int, n1: int, copies: int) -> None:
     labels = np.array([0] * n0 + [1] * n1)
     per = copies_per_class(labels, copies, balance=True)
@@ -148,7 +150,7 @@ def test_no_balance_gives_everyone_the_same() -> None:
     assert copies_per_class(np.array([0] * 9 + [1]), 2, balance=False) == {0: 2, 1: 2}
 
 
-# ------------------------------------------------------------------------------------------ fit pass, end to end
+# ------------------------------------------------------------------------------- fit pass, end to end
 
 def write_png(path: Path, array: np.ndarray) -> None:
     import rasterio
@@ -190,7 +192,8 @@ class RecordingDetector(Detector):
 
     def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
         assert groups is not None
-        RecordingDetector.seen = [(r[0], int(lab), str(g)) for r, lab, g in zip(records, labels, groups)]
+        RecordingDetector.seen = [(r[0], int(lab), str(g))
+                                  for r, lab, g in zip(records, labels, groups, strict=True)]
         return {}
 
     def save_state(self, path: Path) -> None:
@@ -226,7 +229,8 @@ def run_recording(tmp_path: Path, augment: dict[str, Any] | None, seed: int = 0)
             "steps": [{"id": "rec", "type": "recording"}],
             "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 0,
                          **({"augment": augment} if augment is not None else {})},
-            "output": {"dir": str(tmp_path / f"run-{seed}-{augment is not None}"), "maps": False, "report": False},
+            "output": {"dir": str(tmp_path / f"run-{seed}-{augment is not None}"), "maps": False,
+                       "report": False},
             "execution": {"batch_size": 4, "loader_workers": 0}}
     return run_pipeline(spec, pm=recording_pm(), progress=False)
 
@@ -234,7 +238,7 @@ def run_recording(tmp_path: Path, augment: dict[str, Any] | None, seed: int = 0)
 def test_fit_sees_train_side_and_its_copies_only(tmp_path: Path) -> None:
     res = run_recording(tmp_path, {"copies": 1, "balance": True})
     table = res.results()
-    split = dict(zip(table["item_id"], table["split"]))
+    split = dict(zip(table["item_id"], table["split"], strict=True))
     tile = {i: i.split("_")[0] for i in split}
     test_ids = {i for i, s in split.items() if s == "test"}
     train_ids = {i for i, s in split.items() if s == "train"}
@@ -286,7 +290,7 @@ def test_grouped_split_keeps_tiles_together() -> None:
     for seed in range(5):
         names = assign_splits(refs, 0.3, "tile", seed)
         by_tile: dict[str, set[str]] = {}
-        for r, s in zip(refs, names):
+        for r, s in zip(refs, names, strict=True):
             by_tile.setdefault(r.meta["tile"], set()).add(s)
         assert all(len(v) == 1 for v in by_tile.values())
         assert 0.2 <= names.count("test") / len(names) <= 0.4
