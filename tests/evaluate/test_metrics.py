@@ -1,0 +1,119 @@
+"""satcore.evaluate.metrics against scikit-learn on random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    jaccard_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from satcore.evaluate.metrics import (
+    PixelStats,
+    auc_from_hist,
+    bootstrap_ci,
+    confusion_metrics,
+    image_metrics,
+    quantise,
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("bins", [10, 1000])
+def test_auc_from_hist_equals_roc_auc_on_quantised_scores(seed, bins):
+    rng = np.random.default_rng(seed)
+    y = rng.random(5000) < rng.uniform(0.05, 0.5)
+    s = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1)  # overlapping classes, many ties after quantising
+    idx, centres = quantise(s, bins)
+    pos = np.bincount(idx[y], minlength=bins)
+    neg = np.bincount(idx[~y], minlength=bins)
+    auc, why = auc_from_hist(pos, neg)
+    assert why is None
+    assert auc == pytest.approx(roc_auc_score(y, centres), abs=1e-12)
+    assert auc == pytest.approx(roc_auc_score(y, idx), abs=1e-12)
+
+
+def test_quantise_bins_and_centres():
+    idx, c = quantise(np.array([0.0, 0.0009, 0.001, 0.5, 0.9999, 1.0, np.nan]), 1000)
+    assert idx.tolist() == [0, 0, 1, 500, 999, 999, 0]
+    assert c.dtype == np.float32
+    np.testing.assert_allclose(c, (idx + 0.5) / 1000, rtol=1e-6)
+
+
+def test_auc_one_class_is_none_with_reason():
+    assert auc_from_hist(np.zeros(10), np.ones(10)) == (None, "only one class present")
+    assert auc_from_hist(np.ones(10), np.zeros(10)) == (None, "only one class present")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_confusion_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 3000))
+    y = rng.random(n) < rng.uniform(0.05, 0.6)
+    p = np.where(rng.random(n) < 0.7, y, rng.random(n) < 0.3)
+    tp, fp = int(np.sum(y & p)), int(np.sum(~y & p))
+    fn, tn = int(np.sum(y & ~p)), int(np.sum(~y & ~p))
+    m = confusion_metrics(tp, fp, fn, tn)
+    assert m["precision"] == pytest.approx(precision_score(y, p), abs=1e-12)
+    assert m["recall"] == pytest.approx(recall_score(y, p), abs=1e-12)
+    assert m["f1"] == pytest.approx(f1_score(y, p), abs=1e-12)
+    assert m["iou"] == pytest.approx(jaccard_score(y, p), abs=1e-12)
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y, p), abs=1e-12)
+    im = image_metrics(y.astype(int), p.astype(int), 0.5)
+    assert im["accuracy"] == pytest.approx(accuracy_score(y, p), abs=1e-12)
+    assert im["f1"] == pytest.approx(f1_score(y, p), abs=1e-12)
+    assert im["threshold"] == 0.5
+
+
+def test_undefined_confusion_metrics_are_none_with_reasons():
+    m = confusion_metrics(0, 0, 0, 50)  # no positive truth, no positive prediction
+    assert m["precision"] is None and m["precision_reason"] == "no positive predictions"
+    assert m["recall"] is None and m["recall_reason"] == "no positive truth"
+    assert m["f1"] is None and m["iou"] is None
+    assert m["kappa"] is None and m["kappa_reason"] == "chance agreement is 1 (one class only)"
+    assert confusion_metrics(0, 0, 0, 0)["kappa_reason"] == "no pixels"
+    # sklearn agrees these are degenerate: it warns and returns 0 where we return None
+    im = image_metrics(np.zeros(5, int), np.zeros(5, int))
+    assert im["accuracy"] == 1.0 and im["f1"] is None and "f1_reason" in im
+
+
+def test_pixel_stats_respect_the_valid_mask():
+    rng = np.random.default_rng(3)
+    t = rng.random((40, 40)) < 0.3
+    p = rng.random((40, 40)) < 0.4
+    s = rng.random((40, 40))
+    v = rng.random((40, 40)) < 0.8
+    st = PixelStats.from_maps(t, p, s, v, 100)
+    assert [st.tp, st.fp, st.fn, st.tn] == [int(np.sum(t & p & v)), int(np.sum(~t & p & v)),
+                                            int(np.sum(t & ~p & v)), int(np.sum(~t & ~p & v))]
+    auc, _ = auc_from_hist(st.hist_pos, st.hist_neg)
+    assert auc == pytest.approx(roc_auc_score(t[v], quantise(s[v], 100)[1]), abs=1e-12)
+
+
+def test_bootstrap_interval_contains_the_point_estimate():
+    rng = np.random.default_rng(0)
+    n = 60
+    counts = np.stack([rng.integers(50, 100, n), rng.integers(0, 40, n), rng.integers(0, 40, n),
+                       rng.integers(500, 900, n)], axis=1)
+    y = rng.integers(0, 2, n)
+    yhat = np.where(rng.random(n) < 0.8, y, 1 - y)
+    ci = bootstrap_ci(counts, None, (y, yhat), 500, 0)
+    tp, fp, fn, tn = counts.sum(0)
+    point = confusion_metrics(tp, fp, fn, tn)
+    for k in ("f1", "iou", "precision", "recall", "kappa"):
+        lo, hi = ci["pixel"][k]
+        assert lo < point[k] < hi, k
+    acc = accuracy_score(y, yhat)
+    lo, hi = ci["image"]["accuracy"]
+    assert lo < acc < hi
+    assert hi - lo < 0.4  # a real interval, not [0, 1]
+    assert ci["resamples"] == 500 and ci["unit"] == "items"
+    assert bootstrap_ci(counts[:1], None, None, 100, 0) == {"reason": "fewer than 2 items"}
+    # same seed, same interval
+    assert bootstrap_ci(counts, None, (y, yhat), 500, 0) == ci
