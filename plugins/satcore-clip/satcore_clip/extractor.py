@@ -1,0 +1,261 @@
+"""``clip-zeroshot``: per-image class probabilities (softmax over class prompts) and image embeddings."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from satcore.components import Batch, Extractor, Params
+from satcore.errors import MissingDependencyError, SpecError
+
+BUNDLED_CLASSES = ("satellite-32",)
+BUNDLED_TEMPLATES = ("default", "ensemble")
+
+
+class ClipZeroShotParams(Params):
+    """Parameters of ``clip-zeroshot``."""
+
+    model: str = Field("clip-vit-b32", description="A model alias from registry.yaml (clip-vit-b32, "
+                       "remoteclip-vit-b32, georsclip-vit-b32, skyclip-vit-l14, …) or a local checkpoint path. "
+                       "Changing this line is the whole swap between CLIP families.")
+    weights: str | None = Field(None, description="Explicit weight file or open_clip folder for the alias (searched "
+                                "first); default: $SATCORE_MODELS/<alias>/, then the Hugging Face cache.")
+    architecture: str | None = Field(None, description="open_clip architecture when `model` is a bare checkpoint "
+                                     "path (aliases carry their own).")
+    classes: str | list[str] = Field("satellite-32", description="Class names: a bundled set (satellite-32: the "
+                                     "thesis's 32 classes), a list, or a text file with one class per line.")
+    templates: str | list[str] = Field("default", description="Prompt templates with `{}` for the class: `default` "
+                                       "('a satellite image of {}'), `ensemble` (text embeddings averaged over "
+                                       "several templates), a list, or a text file.")
+    batch_size: int | None = Field(None, ge=1, description="Images per forward pass (default: execution.batch_size).")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="Model precision; auto = bf16 on "
+                                                           "CUDA when supported (else fp16), fp32 on the CPU.")
+    cache: bool = Field(True, description="Reuse image embeddings across runs ($SATCORE_CACHE/embeddings, keyed by "
+                        "model weights and image content).")
+    compile: bool = Field(False, description="torch.compile the image encoder (worth it for long GPU runs).")
+    top_k: int = Field(3, ge=1, le=32, description="Classes listed in the top_classes columns.")
+    value_max: float | None = Field(None, gt=0, description="For non-uint8 images: the value mapped to white "
+                                    "(e.g. 3000 for Sentinel-2 L1C); default: a 2–98 percentile stretch per image.")
+
+
+def _read_lines(path: Path) -> list[str]:
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _resolve_list(value: str | list[str], kind: str, bundled: tuple[str, ...], base: Path | None) -> list[str]:
+    if isinstance(value, list):
+        out = [str(v) for v in value]
+    elif value in bundled:
+        out = _read_lines(Path(str(resources.files("satcore_clip") / "data" / kind / f"{value}.txt")))
+    else:
+        p = Path(value).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        if not p.exists():
+            raise SpecError(f"{kind}: {value!r} is neither a bundled set ({', '.join(bundled)}) nor an existing file "
+                            f"({p})")
+        out = _read_lines(p)
+    if not out:
+        raise SpecError(f"{kind}: {value!r} gives an empty list")
+    return out
+
+
+def resolve_classes(value: str | list[str], base: Path | None = None) -> list[str]:
+    """Class names from a bundled set name, a list or a file."""
+    return _resolve_list(value, "classes", BUNDLED_CLASSES, base)
+
+
+def resolve_templates(value: str | list[str], base: Path | None = None) -> list[str]:
+    """Prompt templates (each containing ``{}``)."""
+    out = _resolve_list(value, "templates", BUNDLED_TEMPLATES, base)
+    bad = [t for t in out if "{}" not in t]
+    if bad:
+        raise SpecError(f"templates: each template needs '{{}}' for the class name; got {bad[:3]}")
+    return out
+
+
+class ClipZeroShotExtractor(Extractor):
+    """CLIP zero-shot: per-image softmax over class prompts (probabilities) and the image embedding."""
+
+    name = "clip-zeroshot"
+    params_model = ClipZeroShotParams
+    consumes: ClassVar[tuple[str, ...]] = ("pair",)
+    consumes_any: ClassVar[tuple[tuple[str, ...], ...]] = (("pair",), ("scene",), ("series",))
+    produces: ClassVar[tuple[str, ...]] = ("probabilities", "embedding")
+    params: ClipZeroShotParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.images_encoded = 0
+        self._loaded: Any = None
+        self._resolved: Any = None
+        self.cache_: Any = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        """Resolve and load the weights, encode the prompts once, open the embedding cache."""
+        p = self.params
+        base = self.context.spec_dir
+        self.classes = resolve_classes(p.classes, base)
+        self.templates = resolve_templates(p.templates, base)
+        # weights first: a missing file stops the run before torch is even imported
+        self._resolved = self.context.resolve_model(p.model, p.weights)
+        try:
+            import open_clip  # noqa: F401
+            import torch
+        except ImportError as exc:
+            raise MissingDependencyError(exc.name or "open_clip_torch", "clip-zeroshot",
+                                         "pip install 'torch>=2.4' torchvision 'open_clip_torch>=3.3,<4'") from exc
+        from satcore_clip.cache import EmbeddingCache, cache_root, model_key
+        from satcore_clip.loader import load_clip
+
+        entry = dict(self._resolved.entry)
+        if p.architecture:
+            entry["architecture"] = p.architecture
+        log = self.context.logger
+        loaded = load_clip(self._resolved.alias, entry, Path(self._resolved.path), log, cache_root())
+        self.device = self.context.torch_device()
+        self.dtype_name = self._pick_dtype(self.device)
+        self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.dtype_name]
+        loaded.model.to(self.device, self.torch_dtype)
+        self._loaded = loaded
+        self._encode_image = loaded.model.encode_image
+        if p.compile:
+            self._encode_image = torch.compile(loaded.model.encode_image)
+        self.text_features = self._text_features()
+        self.cache_ = None
+        if p.cache:
+            key = model_key(sha256=loaded.weights_sha256, architecture=loaded.architecture, load=entry.get("load"),
+                            preprocess=loaded.preprocess, dtype=self.dtype_name, model_cfg=entry.get("model_cfg"))
+            self.cache_ = EmbeddingCache(key)
+        log.info("clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates", self.step_id,
+                 self._resolved.alias, loaded.architecture, self.device, self.dtype_name, len(self.classes),
+                 len(self.templates))
+
+    def _pick_dtype(self, device: str) -> str:
+        if self.params.dtype != "auto":
+            return self.params.dtype
+        if device.startswith("cuda"):
+            import torch
+
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+
+    def _text_features(self) -> np.ndarray:
+        """Normalised class embeddings ``(K, D)``, averaged over the templates (computed once per run)."""
+        import torch
+
+        m, tok = self._loaded.model, self._loaded.tokenizer
+        prompts = [t.format(c) for c in self.classes for t in self.templates]
+        with torch.inference_mode():
+            feats = []
+            for i in range(0, len(prompts), 256):
+                f = m.encode_text(tok(prompts[i:i + 256]).to(self.device)).float()
+                feats.append(torch.nn.functional.normalize(f, dim=-1))
+            f = torch.cat(feats).view(len(self.classes), len(self.templates), -1).mean(dim=1)
+            f = torch.nn.functional.normalize(f, dim=-1)
+        return f.cpu().numpy().astype(np.float32)
+
+    def models_used(self) -> list[dict[str, Any]]:
+        """Alias, source, sha256 and licence of the loaded weights, plus how they were loaded."""
+        if self._resolved is None or self._loaded is None:
+            return []
+        rec = self._resolved.manifest()
+        rec.update({"sha256": self._loaded.weights_sha256, "step": self.step_id,
+                    "architecture": self._loaded.architecture, "preprocess": self._loaded.preprocess,
+                    "logit_scale": self._loaded.logit_scale, "device": self.device, "dtype": self.dtype_name,
+                    "missing_keys": len(self._loaded.load_report.get("missing", [])),
+                    "unexpected_keys": len(self._loaded.load_report.get("unexpected", [])),
+                    "classes": len(self.classes), "templates": self.templates})
+        if self.cache_ is not None:
+            rec["embedding_cache"] = {"dir": str(self.cache_.dir), "hits": self.cache_.hits,
+                                      "misses": self.cache_.misses, "encoded": self.images_encoded}
+        return [rec]
+
+    # ------------------------------------------------------------------ inference
+    def _encode(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        """Normalised float32 embeddings of uint8 RGB images, in forward passes of ``batch_size``."""
+        import torch
+
+        from satcore_clip.preprocess import preprocess_batch
+
+        bs = self.params.batch_size or self.context.batch_size
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(rgbs), bs):
+                x = preprocess_batch(rgbs[i:i + bs], self._loaded.preprocess, self.device).to(self.torch_dtype)
+                f = self._encode_image(x).float()
+                out.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
+        self.images_encoded += len(rgbs)
+        return np.concatenate(out).astype(np.float32)
+
+    def embed(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        """Embeddings for uint8 RGB images, from the cache where possible."""
+        from satcore_clip.cache import content_hash
+
+        result: list[np.ndarray | None] = [None] * len(rgbs)
+        hashes: list[str | None] = [None] * len(rgbs)
+        if self.cache_ is not None:
+            for i, a in enumerate(rgbs):
+                hashes[i] = content_hash(a)
+                result[i] = self.cache_.get(hashes[i])  # type: ignore[arg-type]
+        todo = [i for i, r in enumerate(result) if r is None]
+        if todo:
+            emb = self._encode([rgbs[i] for i in todo])
+            for j, i in enumerate(todo):
+                result[i] = emb[j]
+                if self.cache_ is not None:
+                    self.cache_.put(hashes[i], emb[j])  # type: ignore[arg-type]
+        return np.stack(result).astype(np.float32)  # type: ignore[arg-type]
+
+    def probabilities(self, emb: np.ndarray) -> np.ndarray:
+        """Softmax over ``logit_scale * emb @ text.T`` → ``(n, K)`` (rows sum to 1)."""
+        logits = self._loaded.logit_scale * (emb.astype(np.float64) @ self.text_features.T.astype(np.float64))
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def _top(self, p: np.ndarray) -> str:
+        idx = np.argsort(-p, kind="stable")[: self.params.top_k]
+        return ", ".join(f"{self.classes[i]} {p[i]:.2f}" for i in idx)
+
+    def process(self, batch: Batch) -> list[dict[str, Any]]:
+        """Probabilities ``(n_images, K)``, embeddings ``(n_images, D)`` and top classes per item."""
+        from satcore_clip.preprocess import to_rgb_uint8
+
+        t0 = time.perf_counter()
+        rgbs: list[np.ndarray] = []
+        counts: list[int] = []
+        for item in batch:
+            for r in item.images:
+                rgbs.append(to_rgb_uint8(r.array, tuple(r.band_names), self.params.value_max))
+            counts.append(len(item.images))
+        emb = self.embed(rgbs)
+        probs = self.probabilities(emb)
+        out: list[dict[str, Any]] = []
+        k = 0
+        for item, n in zip(batch, counts):
+            p, e = probs[k:k + n], emb[k:k + n]
+            k += n
+            rec: dict[str, Any] = {"probabilities": p, "embedding": e, "classes": tuple(self.classes)}
+            if n == 2:
+                rec["top_classes_before"] = self._top(p[0])
+                rec["top_classes_after"] = self._top(p[1])
+            elif n == 1:
+                rec["top_classes"] = self._top(p[0])
+            else:
+                rec["top_classes"] = " | ".join(self._top(row) for row in p)
+            out.append(rec)
+        self.context.logger.debug("clip-zeroshot %s: %d images in %.3f s", self.step_id, len(rgbs),
+                                  time.perf_counter() - t0)
+        return out
+
+    def columns(self, output: Any) -> dict[str, Any]:
+        """Only the short ``top_classes*`` strings go to results.parquet (arrays stay in memory)."""
+        return {k: v for k, v in output.items() if k.startswith("top_classes")}

@@ -1,0 +1,76 @@
+"""Image preprocessing as torch ops (CPU or GPU), identical to open_clip's resize → centre crop → normalise.
+
+Input: uint8 RGB ``(3, H, W)`` arrays (or tensors already on the device). Output: float ``(N, 3, S, S)``.
+The same function runs on the CPU and on CUDA, so the GPU path decodes nothing twice and the CPU path matches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: bands to use as RGB, by the names satcore gives them
+RGB_NAMES = (("red", "green", "blue"), ("B04", "B03", "B02"), ("R", "G", "B"))
+
+
+def to_rgb_uint8(array: np.ndarray, band_names: tuple[str, ...] = (), value_max: float | None = None) -> np.ndarray:
+    """``(bands, H, W)`` of any dtype → ``(3, H, W)`` uint8 RGB.
+
+    RGB bands are picked by name (``red green blue`` or Sentinel-2 ``B04 B03 B02``), else the first three; one band is
+    repeated. uint8 is kept as is; other dtypes are divided by ``value_max`` when given, else stretched between the
+    image's 2nd and 98th percentiles.
+    """
+    idx: list[int] | None = None
+    for names in RGB_NAMES:
+        if all(n in band_names for n in names):
+            idx = [band_names.index(n) for n in names]
+            break
+    if idx is None:
+        idx = [0, 0, 0] if array.shape[0] < 3 else [0, 1, 2]
+    rgb = array[idx]
+    if rgb.dtype == np.uint8:
+        return np.ascontiguousarray(rgb)
+    x = rgb.astype(np.float32)
+    if value_max is not None:
+        x = x / float(value_max)
+    else:
+        lo, hi = np.nanpercentile(x, [2, 98])
+        x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    return np.ascontiguousarray((np.clip(np.nan_to_num(x), 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def preprocess_tensor(img: Any, size: int, mean: Any, std: Any, interpolation: str = "bicubic") -> Any:
+    """One uint8 ``(3, H, W)`` tensor → normalised float32 ``(3, size, size)`` on the same device.
+
+    Resize so the shorter side is ``size`` (antialiased, like PIL), centre-crop to ``size``, scale to [0, 1],
+    normalise with ``mean``/``std``.
+    """
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    mode = {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR,
+            "nearest": InterpolationMode.NEAREST}[interpolation]
+    x = img.to(torch.float32)
+    h, w = x.shape[-2:]
+    if min(h, w) != size:
+        x = F.resize(x, [size], interpolation=mode, antialias=True)
+    x = F.center_crop(x, [size, size])
+    x = x.clamp_(0, 255).div_(255.0)
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x - m) / s
+
+
+def preprocess_batch(images: list[np.ndarray], cfg: dict[str, Any], device: str = "cpu") -> Any:
+    """uint8 RGB arrays → ``(N, 3, S, S)`` float32 on ``device``; the uint8 goes to the GPU (pinned) first."""
+    import torch
+
+    out = []
+    for a in images:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        if device != "cpu":
+            t = t.pin_memory().to(device, non_blocking=True)
+        out.append(preprocess_tensor(t, cfg["size"], cfg["mean"], cfg["std"], cfg.get("interpolation", "bicubic")))
+    return torch.stack(out)

@@ -1,0 +1,139 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import satcore
+from satcore.components import Batch
+
+
+def test_whole_path_runs(tiny_env, make_spec, tmp_path):
+    res = satcore.run(make_spec(tmp_path), progress=False)
+    assert res.exit_code == 0 and res.items_ok == 11 and res.items_failed == 1
+    df = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    ok = df[df["error"].isna()]
+    for col in ("probs.top_classes_before", "probs.top_classes_after", "change.score", "change.label",
+                "change.threshold", "change.rose", "change.fell", "change.class_delta"):
+        assert col in df.columns, col
+    assert set(ok["split"]) == {"train", "test"}
+    # Δ = Σ|p2 - p1| recomputed from the stored signed per-class deltas
+    for _, row in ok.iterrows():
+        d = np.asarray(row["change.class_delta"])
+        assert len(d) == 32
+        assert abs(np.abs(d).sum() - row["change.score"]) < 1e-4
+        assert abs(d.sum()) < 1e-4  # both probability vectors sum to 1
+        assert row["change.label"] == int(row["change.score"] > row["change.threshold"])
+    state = json.loads((tmp_path / "run" / "fitted" / "change.json").read_text())
+    assert set(state["best"]) == {"f1", "accuracy", "recall", "precision"}
+    assert state["threshold"] == state["best"]["f1"]["threshold"]
+    assert len(state["curve"]["threshold"]) == len(state["curve"]["f1"]) <= 400
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["steps"]["change"]) >= {"train", "test"}
+    man = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    (m,) = man["models"]
+    assert m["alias"] == "tiny-a" and m["source"] == "satcore-models" and len(m["sha256"]) == 64
+    assert m["licence"] == "test only" and m["preprocess"]["size"] == 64
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Probability delta: change" in report and report.count("data:image/png") >= 3
+
+
+def test_probabilities_sum_to_one_and_match_reference(make_extractor, levir_items, tiny_env):
+    import open_clip
+    import torch
+
+    from satcore_clip.preprocess import preprocess_batch, to_rgb_uint8
+
+    ext = make_extractor(classes=["forest", "road", "building", "river"])
+    out = ext.process(Batch(levir_items[:3]))
+    # independent reference: the checkpoint loaded by hand, one image and one prompt at a time
+    model = open_clip.create_model("tiny-clip", pretrained=None).eval()
+    model.load_state_dict(torch.load(tiny_env["models"] / "tiny-a" / "model.pt", weights_only=True))
+    tok = open_clip.get_tokenizer("tiny-clip")
+    with torch.no_grad():
+        text = torch.stack([torch.nn.functional.normalize(model.encode_text(tok([f"a satellite image of {c}"])),
+                                                          dim=-1)[0] for c in ["forest", "road", "building", "river"]])
+        for item, rec in zip(levir_items[:3], out):
+            p = rec["probabilities"]
+            assert p.shape == (2, 4) and np.allclose(p.sum(axis=1), 1, atol=1e-6)
+            for k, r in enumerate(item.images):
+                x = preprocess_batch([to_rgb_uint8(r.array, r.band_names)], ext._loaded.preprocess)
+                e = torch.nn.functional.normalize(model.encode_image(x), dim=-1)[0]
+                ref = torch.softmax(model.logit_scale.exp() * e @ text.T, dim=-1).numpy()
+                np.testing.assert_allclose(p[k], ref, atol=1e-5)
+                np.testing.assert_allclose(rec["embedding"][k], e.numpy(), atol=1e-5)
+
+
+def test_batch_independence(make_extractor, levir_items):
+    ext = make_extractor(batch_size=3, cache=False)
+    together = ext.process(Batch(levir_items))
+    for i in (0, 4, len(levir_items) - 1):
+        alone = ext.process(Batch([levir_items[i]]))[0]
+        np.testing.assert_allclose(alone["probabilities"], together[i]["probabilities"], atol=1e-5)
+        np.testing.assert_allclose(alone["embedding"], together[i]["embedding"], atol=1e-5)
+        assert alone["top_classes_before"] == together[i]["top_classes_before"]
+
+
+def test_preprocessing_matches_open_clip_transform(levir_items):
+    """Torch preprocessing ≈ open_clip's own PIL transform for the same config (bicubic, centre crop)."""
+    import torch
+    from open_clip.transform import image_transform
+    from PIL import Image
+
+    from satcore_clip.preprocess import preprocess_batch, to_rgb_uint8
+
+    cfg = {"size": 64, "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+    ref_tf = image_transform(64, is_train=False, mean=cfg["mean"], std=cfg["std"])
+    for item in levir_items[:4]:
+        rgb = to_rgb_uint8(item.images[0].array, item.images[0].band_names)
+        ours = preprocess_batch([rgb], cfg)[0]
+        ref = ref_tf(Image.fromarray(np.moveaxis(rgb, 0, -1)))
+        assert ours.shape == ref.shape == (3, 64, 64)
+        diff = (ours - ref).abs()
+        assert float(diff.mean()) < 0.02 and float(diff.max()) < 0.3, (float(diff.mean()), float(diff.max()))
+        # and an unrelated crop is far away (the check can fail)
+        assert float((ours - torch.flip(ref, dims=[-1])).abs().mean()) > 0.05
+
+
+def test_switching_alias_switches_weights(tiny_env, make_spec, tmp_path):
+    import hashlib
+
+    ra = satcore.run(make_spec(tmp_path, out="a"), progress=False)
+    rb = satcore.run(make_spec(tmp_path, out="a2"), overrides={"steps.probs.model": "tiny-b"}, progress=False)
+    ma, mb = ra.manifest["models"][0], rb.manifest["models"][0]
+    assert (ma["alias"], mb["alias"]) == ("tiny-a", "tiny-b")
+    for m, alias in ((ma, "tiny-a"), (mb, "tiny-b")):
+        want = hashlib.sha256((tiny_env["models"] / alias / "model.pt").read_bytes()).hexdigest()
+        assert m["sha256"] == want
+    da, db = ra.results(), rb.results()
+    assert not np.allclose(da["change.score"].dropna().to_numpy(), db["change.score"].dropna().to_numpy())
+
+
+def test_alias_switch_changes_embeddings(make_extractor, levir_items):
+    a = make_extractor(model="tiny-a").process(Batch(levir_items[:2]))
+    b = make_extractor(model="tiny-b").process(Batch(levir_items[:2]))
+    assert not np.allclose(a[0]["embedding"], b[0]["embedding"], atol=1e-3)
+    assert a[0]["embedding"].shape == b[0]["embedding"].shape == (2, 64)
+
+
+def test_class_and_template_files(make_extractor, tmp_path, levir_items):
+    (tmp_path / "cls.txt").write_text("# comment\nforest\n\nwater\n")
+    ext = make_extractor(classes=str(tmp_path / "cls.txt"), templates="ensemble")
+    assert ext.classes == ["forest", "water"] and len(ext.templates) > 1
+    assert ext.text_features.shape == (2, 64)
+    assert np.allclose(np.linalg.norm(ext.text_features, axis=1), 1, atol=1e-5)
+    out = ext.process(Batch(levir_items[:1]))[0]
+    assert out["probabilities"].shape == (2, 2)
+
+
+def test_bundled_class_set_is_the_thesis_32():
+    from satcore_clip.extractor import resolve_classes, resolve_templates
+
+    c = resolve_classes("satellite-32")
+    assert len(c) == 32 == len(set(c)) and c[0] == "landscape" and c[-1] == "residential area"
+    assert "industrial site" in c and "parking lot" in c
+    assert resolve_templates("default") == ["a satellite image of {}"]
+    from satcore.errors import SpecError
+
+    with pytest.raises(SpecError):
+        resolve_templates(["no placeholder"])
