@@ -1,0 +1,122 @@
+"""A run killed with SIGKILL half way resumes: finished items are skipped, every item ends up exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+N = 40
+
+
+def _spec(tmp_path, h, out, sleep):
+    d = h.spec_dict("data", out, step="slow-diff")
+    d["steps"][0]["sleep"] = sleep
+    d["execution"]["batch_size"] = 2
+    p = tmp_path / f"{out}.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "satcore.cli", *args]
+
+
+def _ids_in(parts):
+    return [i for p in parts for i in pq.read_table(p, columns=["item_id"]).column("item_id").to_pylist()]
+
+
+def test_sigkill_then_resume(tmp_path, h, fake_site):
+    h.make_fake_dist(fake_site, "satcore-slow", "slow", "fake_satcore_slow", h.DIFF_PLUGIN_SOURCE)
+    ids = h.make_pairs(tmp_path / "data", N, size=8)
+    spec = _spec(tmp_path, h, "out", sleep=0.1)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("run", str(spec), "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "parts").glob("part-*.parquet"))) >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close(), proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    first = sorted((out / "parts").glob("part-*.parquet"))
+    done_before = _ids_in(first)
+    assert 8 <= len(done_before) < N and len(set(done_before)) == len(done_before)
+    assert not (out / "results.parquet").exists()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+
+    # without a flag the folder is refused
+    r = subprocess.run(_cli("run", str(spec), "--quiet"), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "is not empty; add --resume" in r.stderr and "Traceback" not in r.stderr
+
+    r = subprocess.run(_cli("run", str(spec), "--quiet", "--resume"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    skipped = len(done_before)
+    assert r.stdout.startswith(f"items: {N} ok, 0 failed, {skipped} skipped (already done)")
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete"
+    assert man["items"] == {"ok": N, "failed": 0, "skipped": skipped, "total": N}
+    # the second session processed exactly the items the first did not finish
+    second = [p for p in sorted((out / "parts").glob("part-*.parquet")) if p not in first]
+    assert all(p.name.startswith("part-0002-") for p in second)
+    assert sorted(_ids_in(second)) == sorted(set(ids) - set(done_before))
+    df = pd.read_parquet(out / "results.parquet")
+    assert sorted(df["item_id"]) == sorted(ids) and df["item_id"].is_unique
+    assert df["error"].isna().all()
+    # and the resumed table equals an uninterrupted run's
+    ref_spec = _spec(tmp_path, h, "ref", sleep=0.0)
+    r = subprocess.run(_cli("run", str(ref_spec), "--quiet"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ref = pd.read_parquet(tmp_path / "ref" / "results.parquet")
+    pd.testing.assert_frame_equal(df, ref)
+    assert json.loads((out / "metrics.json").read_text())["steps"] == json.loads(
+        (tmp_path / "ref" / "metrics.json").read_text())["steps"]
+
+
+def test_resume_retries_failed_items(tmp_path, h, pm):
+    import satcore
+
+    ids = h.make_pairs(tmp_path / "d", 6)
+    good = (tmp_path / "d" / "A" / "img003.png").read_bytes()
+    (tmp_path / "d" / "A" / "img003.png").write_bytes(b"broken")
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
+    res = satcore.run(spec, progress=False, pm=pm)
+    assert (res.items_ok, res.items_failed) == (5, 1)
+    (tmp_path / "d" / "A" / "img003.png").write_bytes(good)  # fixed: --resume retries it
+    res = satcore.run(spec, progress=False, pm=pm, resume=True)
+    assert (res.items_ok, res.items_failed, res.items_skipped) == (6, 0, 5)
+    df = pd.read_parquet(tmp_path / "o" / "results.parquet")
+    assert sorted(df["item_id"]) == ids and df["error"].isna().all()
+    assert (tmp_path / "o" / "errors.jsonl").read_text() == ""
+
+
+def test_resume_refuses_changed_spec_and_foreign_folder(tmp_path, h, pm):
+    import satcore
+    from satcore.errors import ResumeError
+
+    h.make_pairs(tmp_path / "d", 2)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
+    satcore.run(spec, progress=False, pm=pm)
+    with pytest.raises(ResumeError, match=r"the spec changed since the run in .* began \(spec hash \w+ → \w+\); "
+                       r"resuming would mix results of two specs\. Use --overwrite"):
+        satcore.run(spec, {"steps.diff.threshold": 0.9}, progress=False, pm=pm, resume=True)
+    # execution settings are not part of the hash
+    res = satcore.run(spec, {"execution.batch_size": 1}, progress=False, pm=pm, resume=True)
+    assert res.items_skipped == 2
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("x")
+    with pytest.raises(ResumeError, match="has no manifest.json, so it is not a satcore run to resume"):
+        satcore.run(spec, progress=False, pm=pm, resume=True, output_dir=other)
