@@ -322,7 +322,7 @@ class GeoTiffSeriesParams(Params):
 
     root: SpecPath = Field(description="Folder of dated GeoTIFFs of one area.")
     pattern: str = Field("*.tif", description="Glob for the files inside `root`.")
-    date_pattern: str = Field(r"(?P<date>\d{8}|\d{4}-\d{2}-\d{2}|\d{4})",
+    date_pattern: str = Field(r"(?<!\d)(?P<date>\d{8}|\d{4}-\d{2}-\d{2}|\d{4})(?!\d)",
                               description="Regex on the file name whose `date` group gives the acquisition date.")
     locations: list[Location] | None = Field(None, description="Points to sample; omit for the scene centre.")
     window: int = Field(32, ge=1, description="Window size in pixels around each location.")
