@@ -1,0 +1,305 @@
+"""Tree-model change detectors over upstream class probabilities or feature vectors.
+
+Each detector is fitted once on the train split (the engine calls :meth:`fit_records` on every training
+item, then :meth:`fit`), saved with joblib in the run folder, and reused on ``--resume``. Heavy libraries
+(scikit-learn estimators, xgboost) are imported in :meth:`setup`, never at import time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from satcore.components import Batch, Detection, Detector, DetectorParams
+from satcore.errors import ComponentError, MissingDependencyError, RunStopped, SpecError
+
+#: The feature blocks built from per-image probabilities ``p`` shaped ``(2, K)``.
+FEATURE_BLOCKS = ("p1", "p2", "absdiff")
+
+#: Exact command that installs the optional XGBoost dependency.
+XGBOOST_INSTALL = 'pip install "xgboost-cpu>=2"'
+
+#: Version of the joblib state layout.
+STATE_FORMAT = 1
+
+
+class TabularParams(DetectorParams):
+    """Parameters shared by the tree detectors."""
+
+    features: list[Literal["p1", "p2", "absdiff"]] = Field(
+        default_factory=lambda: ["p1", "p2", "absdiff"],
+        min_length=1,
+        description="Blocks of the feature vector built from upstream `probabilities` shaped (2, K): "
+        "`p1` (before), `p2` (after), `absdiff` = |p1 - p2|; concatenated in this order. Ignored when the "
+        "upstream step gives a per-item `features` vector instead (that vector is used as is).",
+    )
+    seed: int | None = Field(None, description="Estimator random_state; defaults to the spec's `seed`.")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Hyperparameters passed to the estimator as is (e.g. `{max_depth: 3}`); "
+        "an unknown key stops the run at setup with the estimator's valid keys.",
+    )
+    proba_threshold: float = Field(
+        0.5, ge=0, le=1, description="Label = predicted probability of change > this."
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = sorted({f for f in v if v.count(f) > 1})
+        if dup:
+            raise ValueError(f"feature blocks listed twice: {dup}")
+        return v
+
+
+def feature_vector(upstream: Any, blocks: list[str] | tuple[str, ...] = FEATURE_BLOCKS) -> np.ndarray:
+    """One item's feature vector from an upstream output (``probabilities`` or ``features``).
+
+    Args:
+        upstream: the upstream step's output for the item, a mapping with ``probabilities`` shaped
+            ``(2, K)`` (one row per image of the pair) or ``features`` (any shape, flattened).
+        blocks: which of ``p1``, ``p2``, ``absdiff`` to concatenate (probabilities only).
+
+    Returns:
+        A 1-D float64 vector.
+
+    Raises:
+        ComponentError: the upstream output has neither key, the wrong shape, or non-finite values.
+    """
+    if not isinstance(upstream, dict) or ("probabilities" not in upstream and "features" not in upstream):
+        keys = sorted(upstream) if isinstance(upstream, dict) else type(upstream).__name__
+        raise ComponentError(f"expected upstream `probabilities` or `features`, got {keys}")
+    if upstream.get("probabilities") is not None:
+        p = np.asarray(upstream["probabilities"], dtype=np.float64)
+        if p.ndim != 2 or p.shape[0] != 2:
+            raise ComponentError(
+                f"expected `probabilities` shaped (2, n_classes) for an image pair, got {p.shape}"
+            )
+        parts = {"p1": p[0], "p2": p[1], "absdiff": np.abs(p[0] - p[1])}
+        x = np.concatenate([parts[b] for b in blocks])
+    else:
+        x = np.asarray(upstream["features"], dtype=np.float64).ravel()
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ComponentError(f"feature vector is empty or has non-finite values (size {x.size})")
+    return x
+
+
+class TabularDetector(Detector):
+    """Base of the tree detectors: fit a classifier on the train split, score = P(change)."""
+
+    consumes: ClassVar[tuple[str, ...]] = ("probabilities",)
+    #: read by the spec validator: either upstream kind is enough
+    consumes_any: ClassVar[tuple[tuple[str, ...], ...]] = (("probabilities",), ("features",))
+    params_model = TabularParams
+    fittable: ClassVar[bool] = True
+    state_suffix: ClassVar[str] = ".joblib"
+    #: ``module:Class`` of the estimator
+    estimator_path: ClassVar[str] = ""
+    params: TabularParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._estimator_cls: Any = None
+        self.model: Any = None
+        self.constant: float | None = None  # P(change) when the train split held one class only
+        self.n_features: int | None = None
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def estimator_name(self) -> str:
+        """The estimator class name, e.g. ``DecisionTreeClassifier``."""
+        return self.estimator_path.rsplit(":", 1)[1]
+
+    @property
+    def seed(self) -> int:
+        """The estimator's ``random_state``: the step's ``seed`` or the run seed."""
+        return self.params.seed if self.params.seed is not None else self.context.seed
+
+    def import_estimator(self) -> Any:
+        """Import the estimator class (in :meth:`setup`)."""
+        module, cls = self.estimator_path.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def setup(self) -> None:
+        """Import the estimator and check the hyperparameters against it."""
+        self._estimator_cls = self.import_estimator()
+        self.check_params()
+
+    def check_params(self) -> None:
+        """Raise a :class:`SpecError` naming the estimator and each unknown key of ``params``."""
+        valid = set(self._estimator_cls().get_params())
+        where = f"step {self.step_id!r} ({self.name}) params"
+        if "random_state" in self.params.params:
+            raise SpecError(
+                f"{where}: set the estimator seed with the step's `seed:` instead of `params.random_state`"
+            )
+        bad = sorted(set(self.params.params) - valid)
+        if bad:
+            hints = []
+            for key in bad:
+                close = difflib.get_close_matches(key, sorted(valid), n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise SpecError(
+                f"{where}: {self.estimator_name} has no parameter {', '.join(hints)}; valid keys: "
+                f"{', '.join(sorted(valid))}"
+            )
+
+    def build_estimator(self) -> Any:
+        """A fresh, unfitted estimator with the step's hyperparameters and seed."""
+        if self._estimator_cls is None:
+            self.setup()
+        return self._estimator_cls(**{**self.params.params, "random_state": self.seed})
+
+    # ------------------------------------------------------------------ fitting
+    def fit_records(self, batch: Batch) -> list[Any]:
+        """The feature vector of each training item."""
+        return [feature_vector(inp, self.params.features) for _item, inp in batch.with_inputs()]
+
+    def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
+        """Fit the estimator on the training vectors; a one-class train split gives a constant model."""
+        sizes = sorted({len(r) for r in records})
+        if len(sizes) != 1:
+            raise RunStopped(
+                f"step {self.step_id!r}: training feature vectors differ in length {sizes}; the "
+                "upstream step must give every item the same number of features"
+            )
+        x = np.vstack(records)
+        y = np.asarray(labels, dtype=int)
+        self.n_features = int(x.shape[1])
+        classes = sorted(set(y.tolist()))
+        summary: dict[str, Any] = {
+            "estimator": self.estimator_name,
+            "n_features": self.n_features,
+            "seed": self.seed,
+            "params": dict(self.params.params),
+        }
+        if len(classes) < 2:
+            self.model, self.constant = None, float(classes[0]) if classes else 0.0
+            self.context.logger.warning(
+                "step %s: the train split has only class %s; predicting it everywhere", self.step_id, classes
+            )
+            return {**summary, "constant": self.constant}
+        est = self.build_estimator()
+        try:
+            est.fit(x, y)
+        except (
+            ValueError,
+            TypeError,
+        ) as exc:  # sklearn's InvalidParameterError and XGBoostError are ValueErrors
+            raise RunStopped(
+                f"step {self.step_id!r}: {self.estimator_name} could not fit with params "
+                f"{dict(self.params.params)}: {exc}"
+            ) from exc
+        self.model, self.constant = est, None
+        summary["train_accuracy"] = float(np.mean((self.predict(x) > self.params.proba_threshold) == y))
+        if hasattr(est, "get_depth"):
+            summary.update(depth=int(est.get_depth()), leaves=int(est.get_n_leaves()))
+        return summary
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """P(change) for each row of ``x``."""
+        if self.constant is not None:
+            return np.full(len(x), self.constant)
+        if self.model is None:
+            raise ComponentError(
+                f"step {self.step_id!r} is not fitted (fittable steps need labelled train items)"
+            )
+        classes = list(self.model.classes_)
+        proba = self.model.predict_proba(x)
+        return np.asarray(proba[:, classes.index(1)] if 1 in classes else np.zeros(len(x)), dtype=np.float64)
+
+    # ------------------------------------------------------------------ state
+    def save_state(self, path: Path) -> None:
+        """Write the fitted model with joblib (atomically)."""
+        import joblib
+
+        tmp = path.with_name(f".{path.name}.tmp")
+        joblib.dump(
+            {
+                "format": STATE_FORMAT,
+                "detector": self.name,
+                "estimator": self.estimator_name,
+                "model": self.model,
+                "constant": self.constant,
+                "n_features": self.n_features,
+                "features": list(self.params.features),
+                "params": dict(self.params.params),
+                "seed": self.seed,
+            },
+            tmp,
+        )
+        os.replace(tmp, path)
+
+    def load_state(self, path: Path) -> None:
+        """Read a model written by :meth:`save_state` (only a run folder's own file: joblib runs pickles)."""
+        import joblib
+
+        state = joblib.load(path)
+        if not isinstance(state, dict) or state.get("detector") != self.name:
+            found = state.get("detector") if isinstance(state, dict) else type(state).__name__
+            raise RunStopped(f"{path} holds state of {found!r}, not of a {self.name!r} step; use --overwrite")
+        self.model, self.constant, self.n_features = state["model"], state["constant"], state["n_features"]
+
+    # ------------------------------------------------------------------ inference
+    def process(self, batch: Batch) -> list[Detection]:
+        """Score = predicted probability of change; label = score > ``proba_threshold``."""
+        if not len(batch):
+            return []
+        x = np.vstack([feature_vector(inp, self.params.features) for _item, inp in batch.with_inputs()])
+        if self.n_features is not None and x.shape[1] != self.n_features:
+            raise ComponentError(f"{x.shape[1]} features per item, the model was fitted on {self.n_features}")
+        scores = self.predict(x)
+        t = self.params.proba_threshold
+        return [Detection(score=float(s), label=int(s > t), threshold=t) for s in scores]
+
+
+class DecisionTreeDetector(TabularDetector):
+    """A scikit-learn decision tree on the upstream features (thesis baseline)."""
+
+    name = "decision-tree"
+    estimator_path = "sklearn.tree:DecisionTreeClassifier"
+
+
+class RandomForestDetector(TabularDetector):
+    """A scikit-learn random forest on the upstream features (thesis baseline)."""
+
+    name = "random-forest"
+    estimator_path = "sklearn.ensemble:RandomForestClassifier"
+
+
+class GradientBoostingDetector(TabularDetector):
+    """scikit-learn gradient boosting on the upstream features (thesis baseline)."""
+
+    name = "gradient-boosting"
+    estimator_path = "sklearn.ensemble:GradientBoostingClassifier"
+
+
+class XGBoostDetector(TabularDetector):
+    """XGBoost on the upstream features (thesis baseline; needs the ``[xgboost]`` extra)."""
+
+    name = "xgboost"
+    estimator_path = "xgboost:XGBClassifier"
+
+    def import_estimator(self) -> Any:
+        """Import xgboost, or say exactly how to install it."""
+        try:
+            from xgboost import XGBClassifier
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "xgboost-cpu", f"the `xgboost` step {self.step_id!r}", XGBOOST_INSTALL
+            ) from exc
+        return XGBClassifier
+
+
+DETECTORS: list[type[TabularDetector]] = [
+    DecisionTreeDetector,
+    RandomForestDetector,
+    GradientBoostingDetector,
+    XGBoostDetector,
+]
