@@ -311,3 +311,17 @@ def test_repeated_pairs_through_a_manifest_stay_separate(tmp_path, h, pm):
     assert res.items_ok == 6
     df = pd.read_parquet(tmp_path / "o" / "results.parquet")
     assert df.groupby(df["item_id"].str.split("/").str[1])["diff.score"].nunique().eq(1).all()
+
+
+def test_series_missing_file_is_a_component_error(tmp_path, h):
+    for f in sorted(h.NAIP.glob("*.tif"))[:2]:
+        shutil.copy(f, tmp_path / f.name)
+    src = GeoTiffSeriesSource(GeoTiffSeriesParams.model_validate({"root": str(tmp_path), "window": 4}))
+    (ref,) = src.list_items()
+    gone = sorted(tmp_path.glob("*.tif"))[1]
+    gone.unlink()
+    with pytest.raises(ComponentError, match=rf"^{gone}: file does not exist$"):
+        src.load(ref)
+    gone.write_bytes(b"II*\x00garbage")
+    with pytest.raises(ComponentError, match=rf"^{gone}: cannot read image \(.*corrupt or truncated$"):
+        src.load(ref)

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from satcore.components import Params, Source
-from satcore.data import Item, ItemRef, Raster, read_mask, read_raster
+from satcore.data import Item, ItemRef, Raster, _describe_read_failure, read_mask, read_raster
 from satcore.errors import ComponentError, SatcoreError, SpecError
 from satcore.spec.model import SpecPath
 
@@ -384,7 +384,11 @@ class GeoTiffSeriesSource(Source):
         half = self.params.window // 2
         for key, time in zip(sorted(ref.paths, key=lambda k: int(k[1:])), ref.meta["times"]):
             path = ref.paths[key]
-            with rasterio.open(path) as ds:
+            try:
+                ds = rasterio.open(path)
+            except Exception as exc:  # missing, corrupt or truncated: a failed item naming the file
+                raise ComponentError(_describe_read_failure(path, exc)) from exc
+            with ds:
                 if ds.crs is None:
                     raise ComponentError(f"{path}: no CRS, cannot locate lat/lon")
                 xs, ys = warp("EPSG:4326", ds.crs, [ref.meta["lon"]], [ref.meta["lat"]])

@@ -113,14 +113,6 @@ class TestGeoTiffSeriesSource(SourceContract):
             _series(root)
         return {"root": str(root), "window": 8}
 
-    # Found by this contract: GeoTiffSeriesSource.load opens files with rasterio directly, so a missing file
-    # raises RasterioIOError, not ComponentError (the engine still records the item as failed). Strict: when
-    # the source is fixed this xfail fails and should be removed.
-    @pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                       reason="geotiff-series raises RasterioIOError for a missing file")
-    def test_bad_item_raises_component_error(self, tmp_path):
-        super().test_bad_item_raises_component_error(tmp_path)
-
 
 # ------------------------------------------------------------------------------------------ data makers
 
