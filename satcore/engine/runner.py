@@ -580,7 +580,7 @@ def run_pipeline(
             split_names = assign_splits(refs, split.test if split else None, split.group_by if split else None,
                                         split.seed if split and split.seed is not None else pipeline.spec.seed)
         except ValueError as exc:
-            raise UsageError(f"{pipeline.path}: evaluate.split: {exc}") from exc
+            raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
         splits = {r.item_id: s for r, s in zip(refs, split_names)}
         write_json(out / "manifest.json", manifest)  # early: --resume checks the spec hash
         engine.setup()

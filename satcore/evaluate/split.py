@@ -19,7 +19,7 @@ def assign_splits(refs: Sequence[ItemRef], test: float | None, group_by: str | N
 
     groups = np.array([r.group(group_by) for r in refs])
     if len(set(groups)) < 2:
-        raise ValueError(f"cannot split: every item has the same `{group_by}` ({groups[0]!r}); use another "
+        raise ValueError(f"cannot split: every item has the same `{group_by}` ({str(groups[0])!r}); use another "
                          "`evaluate.split.group_by` or none")
     gss = GroupShuffleSplit(n_splits=1, test_size=test, random_state=seed)
     _train, test_idx = next(gss.split(np.zeros(len(refs)), groups=groups))

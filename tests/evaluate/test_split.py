@@ -1,0 +1,70 @@
+"""Train/test splits grouped by tile: crops of one tile never straddle the split; reproducible by seed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import satcore
+from satcore.data import ItemRef
+from satcore.errors import UsageError
+from satcore.evaluate.split import assign_splits
+
+
+def _refs(n_tiles=30, crops=4):
+    return [ItemRef(f"t{t}_{c}", meta={"tile": f"t{t}"}) for t in range(n_tiles) for c in range(crops)]
+
+
+def test_groups_never_straddle_and_seed_reproduces():
+    refs = _refs()
+    s1 = assign_splits(refs, 0.3, "tile", seed=7)
+    by_tile: dict[str, set[str]] = {}
+    for r, s in zip(refs, s1):
+        by_tile.setdefault(r.meta["tile"], set()).add(s)
+    assert all(len(v) == 1 for v in by_tile.values())
+    n_test_tiles = sum(v == {"test"} for v in by_tile.values())
+    assert n_test_tiles == 9  # ceil(0.3 * 30) groups, as GroupShuffleSplit does
+    assert assign_splits(refs, 0.3, "tile", seed=7) == s1
+    others = {tuple(assign_splits(refs, 0.3, "tile", seed=s)) for s in range(5)}
+    assert len(others) > 1  # the seed matters
+
+
+def test_no_group_splits_items_and_no_split_is_all():
+    refs = _refs(5, 4)
+    s = assign_splits(refs, 0.5, None, seed=0)
+    by_tile = {}
+    for r, x in zip(refs, s):
+        by_tile.setdefault(r.meta["tile"], set()).add(x)
+    assert s.count("test") == 10
+    assert any(len(v) == 2 for v in by_tile.values())  # without group_by, crops of a tile may straddle
+    assert assign_splits(refs, None, "tile", 0) == ["all"] * 20
+    with pytest.raises(ValueError, match="every item has the same `tile`"):
+        assign_splits([ItemRef("a", meta={"tile": "x"}), ItemRef("b", meta={"tile": "x"})], 0.3, "tile", 0)
+
+
+def test_engine_split_keeps_levir_tiles_together(tmp_path, levir_dir, h, pm):
+    spec = h.spec_dict(levir_dir, tmp_path / "o")
+    spec["source"]["labels"] = "optional"
+    spec["evaluate"]["split"] = {"test": 0.5, "group_by": "tile"}
+    spec["seed"] = 1
+    satcore.run(spec, progress=False, pm=pm)
+    df = pd.read_parquet(tmp_path / "o" / "results.parquet")
+    df["tile"] = df["item_id"].str.replace(r"(_\d+){2}$", "", regex=True)
+    assert (df.groupby("tile")["split"].nunique() == 1).all()
+    assert set(df["split"]) == {"train", "test"}
+    # test_2 has two crops in the sample: they share a side
+    assert df.loc[df["tile"] == "test_2", "split"].nunique() == 1 and (df["tile"] == "test_2").sum() == 2
+    spec["output"]["dir"] = str(tmp_path / "o2")
+    satcore.run(spec, progress=False, pm=pm)
+    pd.testing.assert_series_equal(pd.read_parquet(tmp_path / "o2" / "results.parquet")["split"],
+                                   df["split"])
+
+
+def test_engine_split_on_one_group_is_a_usage_error(tmp_path, h, pm):
+    h.make_pairs(tmp_path / "d", 3)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
+    spec["evaluate"]["split"] = {"test": 0.3, "group_by": "kind"}
+    with pytest.raises(UsageError, match=r"^<spec>: evaluate\.split: cannot split: every item has the same `kind` "
+                       r"\('pair'\)") as ei:
+        satcore.run(spec, progress=False, pm=pm)
+    assert ei.value.exit_code == 2
