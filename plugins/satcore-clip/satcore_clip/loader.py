@@ -27,6 +27,8 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,23 @@ def load_state_dict(model: Any, sd: dict[str, Any], strict: bool, log: logging.L
     return {"missing": missing, "unexpected": unexpected, "loaded": len(sd)}
 
 
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_random_init() -> Iterator[None]:
+    """open_clip warns 'initialized randomly' on the root logger; we load the weights right after."""
+    f = _DropRandomInitWarning()
+    root = logging.getLogger()
+    root.addFilter(f)
+    try:
+        yield
+    finally:
+        root.removeFilter(f)
+
+
 def _folder_parts(folder: Path) -> tuple[dict[str, Any], Path]:
     cfg_path = folder / "open_clip_config.json"
     cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
@@ -196,7 +215,8 @@ def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger
     if arch not in open_clip.list_models():
         raise WeightsMismatchError(f"architecture {arch!r} of {alias!r} is not an open_clip model; give an inline "
                                    "`model_cfg:` or one of open_clip.list_models()")
-    model = open_clip.create_model(arch, pretrained=None, device="cpu")
+    with _quiet_random_init():
+        model = open_clip.create_model(arch, pretrained=None, device="cpu")
     raw = read_checkpoint(weights)
     load_cfg = dict(entry.get("load") or {})
     sd = extract_state_dict(raw, load_cfg, log)
@@ -204,7 +224,7 @@ def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger
     model.eval()
     tokenizer = open_clip.get_tokenizer(arch)
     pre = dict(entry.get("preprocess") or folder_cfg.get("preprocess_cfg") or {})
-    size = pre.get("size") or model.visual.image_size
+    size = pre.get("size") or pre.get("image_size") or model.visual.image_size
     size = int(size[0] if isinstance(size, (list, tuple)) else size)
     preprocess = {"size": size, "interpolation": pre.get("interpolation", "bicubic"),
                   "mean": [float(x) for x in pre.get("mean", OPENAI_MEAN)],

@@ -121,3 +121,13 @@ def levir_items():
         except Exception:
             pass
     return out
+
+
+@pytest.fixture
+def make_entry(tiny_cfg_file):
+    return tiny_entry
+
+
+@pytest.fixture
+def make_tiny(tiny_cfg_file):
+    return tiny_model

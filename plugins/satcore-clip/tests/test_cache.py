@@ -1,0 +1,51 @@
+import pandas as pd
+
+import satcore
+from satcore_clip.extractor import ClipZeroShotExtractor
+
+
+def counting(monkeypatch):
+    calls = {"images": 0, "calls": 0}
+    orig = ClipZeroShotExtractor._encode
+
+    def wrapped(self, rgbs):
+        calls["images"] += len(rgbs)
+        calls["calls"] += 1
+        return orig(self, rgbs)
+
+    monkeypatch.setattr(ClipZeroShotExtractor, "_encode", wrapped)
+    return calls
+
+
+def test_second_run_does_not_reencode(tiny_env, make_spec, tmp_path, monkeypatch):
+    calls = counting(monkeypatch)
+    r1 = satcore.run(make_spec(tmp_path, out="r1"), progress=False)
+    first = calls["images"]
+    assert first >= 22  # 11 readable pairs, each image encoded (fit pass and main pass share the cache)
+    assert first <= 22
+    r2 = satcore.run(make_spec(tmp_path, out="r2"), progress=False)
+    assert calls["images"] == first  # nothing re-encoded
+    assert r2.manifest["models"][0]["embedding_cache"]["misses"] == 0
+    d1, d2 = r1.results().drop(columns=[]), r2.results()
+    pd.testing.assert_frame_equal(d1.sort_values("item_id").reset_index(drop=True),
+                                  d2.sort_values("item_id").reset_index(drop=True))
+    # another detector setting on the same images: still no encoding
+    s3 = make_spec(tmp_path, out="r3")
+    s3["steps"][1]["distance"] = "cosine"
+    satcore.run(s3, progress=False)
+    assert calls["images"] == first
+
+
+def test_cache_off_and_other_model_reencode(tiny_env, make_spec, tmp_path, monkeypatch):
+    calls = counting(monkeypatch)
+    satcore.run(make_spec(tmp_path, out="r1"), progress=False)
+    n = calls["images"]
+    assert n == 22
+    r2 = satcore.run(make_spec(tmp_path, out="r2", cache=False), progress=False)
+    # without the cache the engine's fit pass encodes the train pairs and the main pass all 22 images again
+    n_train = int((r2.results()["split"] == "train").sum())
+    assert calls["images"] == n + 22 + 2 * n_train
+    before = calls["images"]
+    satcore.run(make_spec(tmp_path, out="r3", model="tiny-b"), progress=False)  # other weights: other key
+    assert calls["images"] == before + 22
+    assert len(list((tiny_env["cache"] / "embeddings").iterdir())) == 2

@@ -1,0 +1,61 @@
+"""The satcore CLI with the real examples, offline and without weights: exit 1 fast, no traceback."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SATCORE = str(Path(sys.executable).parent / "satcore")
+
+
+def clean_env(tmp_path):
+    env = dict(os.environ)
+    env.update(SATCORE_MODELS=str(tmp_path / "models"), SATCORE_HOME=str(tmp_path / "home"),
+               SATCORE_CACHE=str(tmp_path / "cache"), HF_HUB_CACHE=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
+    env.pop("SATCORE_REGISTRY", None)
+    return env
+
+
+@pytest.mark.parametrize("example,alias,repo", [
+    ("levir-clip-zeroshot.yaml", "clip-vit-b32", "timm/vit_base_patch32_clip_224.openai"),
+    ("levir-remoteclip-zeroshot.yaml", "remoteclip-vit-b32", "chendelong/RemoteCLIP"),
+])
+def test_missing_weights_exit_1_with_instructions(tmp_path, example, alias, repo):
+    t = time.perf_counter()
+    p = subprocess.run([SATCORE, "run", str(REPO / "examples" / example), "--set", f"output.dir={tmp_path / 'out'}"],
+                       capture_output=True, text=True, env=clean_env(tmp_path), timeout=120)
+    took = time.perf_counter() - t
+    err = p.stdout + p.stderr
+    assert p.returncode == 1, err
+    assert took < 15, took
+    assert "Traceback" not in err
+    assert f"weights for model {alias!r} were not found" in err
+    assert f"$SATCORE_MODELS/{alias}/: {tmp_path / 'models' / alias}" in err
+    assert f"Hugging Face cache: {tmp_path / 'hf'}" in err and repo in err
+    assert "To fix: copy the weights to" in err and "`weights: /path/to/file`" in err
+
+
+def test_examples_differ_only_in_model_line():
+    a = (REPO / "examples" / "levir-clip-zeroshot.yaml").read_text().splitlines()
+    b = (REPO / "examples" / "levir-remoteclip-zeroshot.yaml").read_text().splitlines()
+    diff = [(x, y) for x, y in zip(a, b) if x != y]
+    assert len(a) == len(b) and diff == [("    model: clip-vit-b32", "    model: remoteclip-vit-b32")]
+
+
+def test_import_and_listing_do_not_import_torch(tmp_path):
+    code = ("import sys, satcore_clip\n"
+            "from satcore.plugins import get_plugin_manager\n"
+            "pm = get_plugin_manager()\n"
+            "pm.get_component('clip-zeroshot', ('extractor',)); pm.get_component('probability-delta', ('detector',))\n"
+            "import satcore; satcore.validate(sys.argv[1])\n"
+            "bad = [m for m in ('torch', 'open_clip', 'torchvision') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    p = subprocess.run([sys.executable, "-c", code, str(REPO / "examples" / "levir-clip-zeroshot.yaml")],
+                       capture_output=True, text=True, env=clean_env(tmp_path), timeout=120)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([SATCORE, "plugins"], capture_output=True, text=True, env=clean_env(tmp_path), timeout=120)
+    assert p.returncode == 0 and "clip-zeroshot" in p.stdout and "probability-delta" in p.stdout, p.stdout + p.stderr

@@ -1,0 +1,133 @@
+"""Family quirks on tiny checkpoints: plain strict, nested state_dict + module. prefix, non-strict, folders."""
+
+import json
+import logging
+
+import pytest
+import torch
+
+from satcore_clip.loader import WeightsMismatchError, load_clip
+
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record.getMessage())
+
+
+@pytest.fixture
+def log():
+    logger = logging.getLogger("satcore-clip-test")
+    logger.propagate = False
+    h = ListHandler()
+    logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+    yield logger, h.records
+    logger.removeHandler(h)
+
+
+def same_weights(model, sd):
+    own = model.state_dict()
+    return all(torch.equal(own[k], v) for k, v in sd.items())
+
+
+def test_plain_strict(tmp_path, make_entry, make_tiny, log):
+    logger, records = log
+    sd = make_tiny(7).state_dict()
+    torch.save(sd, tmp_path / "plain.pt")
+    m = load_clip("plain", make_entry(), tmp_path / "plain.pt", logger)
+    assert same_weights(m.model, sd) and m.load_report["missing"] == [] and m.load_report["unexpected"] == []
+    assert m.logit_scale == pytest.approx(float(sd["logit_scale"].exp()))
+    # a fixed logit scale (RemoteCLIP's 100) comes from the alias, not the checkpoint
+    m100 = load_clip("plain", make_entry(logit_scale=100.0), tmp_path / "plain.pt", logger)
+    assert m100.logit_scale == 100.0
+
+
+def test_strict_mismatch_is_a_short_error(tmp_path, make_entry, make_tiny, log):
+    sd = make_tiny(7).state_dict()
+    sd.pop("text_projection")
+    sd["extra.weight"] = torch.zeros(2)
+    torch.save(sd, tmp_path / "bad.pt")
+    with pytest.raises(WeightsMismatchError) as ei:
+        load_clip("bad", make_entry(), tmp_path / "bad.pt", log[0])
+    msg = str(ei.value)
+    assert "1 missing (e.g. text_projection)" in msg and "1 unexpected (e.g. extra.weight)" in msg
+    assert "architecture" in msg and len(msg) < 600
+
+
+def test_wrong_architecture_shapes_refused_even_non_strict(tmp_path, make_entry, make_tiny, log):
+    sd = make_tiny(7).state_dict()
+    sd["positional_embedding"] = torch.zeros(5, 64)
+    torch.save(sd, tmp_path / "shape.pt")
+    with pytest.raises(WeightsMismatchError, match="wrong shape"):
+        load_clip("shape", make_entry(load={"strict": False}), tmp_path / "shape.pt", log[0])
+
+
+def test_nested_state_dict_and_module_prefix(tmp_path, make_entry, make_tiny, log):
+    """SkyCLIP-style training checkpoint: {'epoch':…, 'state_dict': {'module.…': …}}."""
+    logger, records = log
+    sd = make_tiny(8).state_dict()
+    ckpt = {"epoch": 20, "name": "run", "state_dict": {f"module.{k}": v for k, v in sd.items()}}
+    torch.save(ckpt, tmp_path / "epoch_20.pt")
+    entry = make_entry(load={"strict": True, "state_dict_key": "state_dict", "strip_prefix": "module."})
+    m = load_clip("sky", entry, tmp_path / "epoch_20.pt", logger)
+    assert same_weights(m.model, sd)
+    # recognised without the load: hints too (and said so in the log)
+    m2 = load_clip("sky", make_entry(), tmp_path / "epoch_20.pt", logger)
+    assert same_weights(m2.model, sd)
+    assert any("nested 'state_dict'" in r for r in records) and any("module." in r for r in records)
+    # a wrong state_dict_key names the keys that exist
+    with pytest.raises(WeightsMismatchError, match="no 'model' entry"):
+        load_clip("sky", make_entry(load={"state_dict_key": "model"}), tmp_path / "epoch_20.pt", logger)
+
+
+def test_non_strict_logs_missing_and_unexpected(tmp_path, make_entry, make_tiny, log):
+    """GeoRSCLIP-style: a partial checkpoint with extra keys loads non-strictly, and the keys are logged."""
+    logger, records = log
+    sd = make_tiny(9).state_dict()
+    part = {k: v for k, v in sd.items() if not k.startswith("visual.transformer.resblocks.1.")}
+    part["aux_head.bias"] = torch.ones(3)
+    torch.save(part, tmp_path / "rs5m.pt")
+    m = load_clip("geo", make_entry(load={"strict": False}), tmp_path / "rs5m.pt", logger)
+    missing = [k for k in sd if k.startswith("visual.transformer.resblocks.1.")]
+    assert sorted(m.load_report["missing"]) == sorted(missing) and m.load_report["unexpected"] == ["aux_head.bias"]
+    assert same_weights(m.model, {k: v for k, v in part.items() if k != "aux_head.bias"})
+    warn = [r for r in records if "non-strict load" in r]
+    assert warn and f"{len(missing)} missing" in warn[0] and "aux_head.bias" in warn[0]
+    assert "visual.transformer.resblocks.1." in warn[0]
+    # the missing block is left as initialised, not taken from anywhere in the checkpoint
+    k = next(k for k in missing if k.endswith("attn.in_proj_weight"))
+    assert not torch.equal(m.model.state_dict()[k], sd[k])
+
+
+def test_safetensors_and_local_dir_folder(tmp_path, make_entry, make_tiny, log):
+    from safetensors.torch import save_file
+
+    from satcore_clip.loader import OPENAI_MEAN
+
+    sd = {k: v.contiguous() for k, v in make_tiny(10).state_dict().items()}
+    save_file(sd, str(tmp_path / "w.safetensors"))
+    m = load_clip("st", make_entry(), tmp_path / "w.safetensors", log[0])
+    assert same_weights(m.model, sd)
+    # open_clip local-dir layout: config + weights; the architecture comes from the folder's model_cfg
+    folder = tmp_path / "hf-folder"
+    folder.mkdir()
+    cfg = make_entry()["model_cfg"]
+    pre = {"image_size": 64, "mean": list(OPENAI_MEAN), "std": [0.5, 0.5, 0.5], "interpolation": "bicubic"}
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": pre}))
+    torch.save(sd, folder / "open_clip_pytorch_model.bin")
+    entry = {"family": "open_clip", "licence": "x"}  # no architecture: the folder carries it
+    m2 = load_clip("folder", entry, folder, log[0])
+    assert same_weights(m2.model, sd) and m2.weights_file == folder / "open_clip_pytorch_model.bin"
+    assert m2.preprocess["std"] == [0.5, 0.5, 0.5] and m2.preprocess["size"] == 64
+
+
+def test_jit_or_pickled_checkpoint_refused_with_hint(tmp_path, make_entry, log):
+    import pickle
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"x": object()}))
+    with pytest.raises(WeightsMismatchError, match="weights_only"):
+        load_clip("evil", make_entry(), tmp_path / "evil.pt", log[0])
