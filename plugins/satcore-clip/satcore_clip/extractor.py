@@ -96,6 +96,7 @@ class ClipZeroShotExtractor(Extractor):
         self._loaded: Any = None
         self._resolved: Any = None
         self.cache_: Any = None
+        self._base_resolved: Any = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -119,7 +120,11 @@ class ClipZeroShotExtractor(Extractor):
         if p.architecture:
             entry["architecture"] = p.architecture
         log = self.context.logger
-        loaded = load_clip(self._resolved.alias, entry, Path(self._resolved.path), log, cache_root())
+        base = (entry.get("load") or {}).get("base")
+        if base:  # GeoRSCLIP: base weights first; a missing base stops the run here too
+            self._base_resolved = self.context.resolve_model(base)
+        loaded = load_clip(self._resolved.alias, entry, Path(self._resolved.path), log, cache_root(),
+                           resolve=lambda a: self.context.resolve_model(a))
         self.device = self.context.torch_device()
         self.dtype_name = self._pick_dtype(self.device)
         self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.dtype_name]
@@ -131,7 +136,12 @@ class ClipZeroShotExtractor(Extractor):
         self.text_features = self._text_features()
         self.cache_ = None
         if p.cache:
-            key = model_key(sha256=loaded.weights_sha256, architecture=loaded.architecture, load=entry.get("load"),
+            base_sha = None
+            if self._base_resolved is not None and Path(self._base_resolved.path).is_file():
+                from satcore_clip.loader import sha256_file
+
+                base_sha = sha256_file(Path(self._base_resolved.path), cache_root())
+            key = model_key(sha256=loaded.weights_sha256, base=base_sha, architecture=loaded.architecture, load=entry.get("load"),
                             preprocess=loaded.preprocess, dtype=self.dtype_name, model_cfg=entry.get("model_cfg"))
             self.cache_ = EmbeddingCache(key)
         log.info("clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates", self.step_id,
@@ -167,6 +177,8 @@ class ClipZeroShotExtractor(Extractor):
         if self._resolved is None or self._loaded is None:
             return []
         rec = self._resolved.manifest()
+        if self._base_resolved is not None:
+            rec["base"] = self._base_resolved.manifest()
         rec.update({"sha256": self._loaded.weights_sha256, "step": self.step_id,
                     "architecture": self._loaded.architecture, "preprocess": self._loaded.preprocess,
                     "logit_scale": self._loaded.logit_scale, "device": self.device, "dtype": self.dtype_name,

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +113,9 @@ def read_checkpoint(path: Path) -> Any:
             f"{path}: cannot be read as a plain weights file ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
             "satcore loads checkpoints with torch.load(weights_only=True); a TorchScript (JIT) archive such as "
             "OpenAI's original ViT-B-32.pt is not accepted — use the open_clip safetensors of the same model "
-            "(e.g. hf_repo timm/vit_base_patch32_clip_224.openai)") from exc
+            "(e.g. hf_repo timm/vit_base_patch32_clip_224.openai); a training checkpoint with optimizer state "
+            "(SkyCLIP's epoch_20.pt) can be reduced once to a safe weights file with `python -m "
+            f"satcore_clip.extract {path} {path.with_suffix('.safetensors')}` (only for files you trust)") from exc
 
 
 def extract_state_dict(obj: Any, load_cfg: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
@@ -193,8 +195,12 @@ def _folder_parts(folder: Path) -> tuple[dict[str, Any], Path]:
 
 
 def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger,
-              hash_cache: Path | None = None) -> LoadedClip:
-    """Build ``entry['architecture']`` with open_clip and load the weights at ``path`` into it (on the CPU)."""
+              hash_cache: Path | None = None, resolve: Callable[[str], Any] | None = None) -> LoadedClip:
+    """Build ``entry['architecture']`` with open_clip and load the weights at ``path`` into it (on the CPU).
+
+    ``load.base: <alias>`` (GeoRSCLIP's recipe) first loads that alias's weights, found with ``resolve`` by the
+    same search order, then loads ``path`` over them (normally non-strictly).
+    """
     import open_clip
 
     arch = entry.get("architecture")
@@ -217,8 +223,19 @@ def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger
                                    "`model_cfg:` or one of open_clip.list_models()")
     with _quiet_random_init():
         model = open_clip.create_model(arch, pretrained=None, device="cpu")
-    raw = read_checkpoint(weights)
     load_cfg = dict(entry.get("load") or {})
+    if load_cfg.get("base"):
+        if resolve is None:
+            raise WeightsMismatchError(f"{alias!r} loads over base weights {load_cfg['base']!r}, but no resolver "
+                                       "was given")
+        base = resolve(load_cfg["base"])
+        base_path = Path(base.path)
+        if base_path.is_dir():
+            base_path = _folder_parts(base_path)[1]
+        base_sd = extract_state_dict(read_checkpoint(base_path), dict(base.entry.get("load") or {}), log)
+        load_state_dict(model, base_sd, True, log, load_cfg["base"])
+        log.info("%s: base weights %s loaded from %s", alias, load_cfg["base"], base_path)
+    raw = read_checkpoint(weights)
     sd = extract_state_dict(raw, load_cfg, log)
     report = load_state_dict(model, sd, bool(load_cfg.get("strict", True)), log, alias)
     model.eval()

@@ -131,3 +131,42 @@ def test_jit_or_pickled_checkpoint_refused_with_hint(tmp_path, make_entry, log):
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"x": object()}))
     with pytest.raises(WeightsMismatchError, match="weights_only"):
         load_clip("evil", make_entry(), tmp_path / "evil.pt", log[0])
+
+
+def test_base_weights_then_non_strict_overlay(tmp_path, make_entry, make_tiny, log):
+    """GeoRSCLIP's recipe: OpenAI weights first (load.base), then the RS5M checkpoint non-strictly on top."""
+    from types import SimpleNamespace
+
+    base_sd = make_tiny(11).state_dict()
+    over = make_tiny(12).state_dict()
+    part = {k: v for k, v in over.items() if k.startswith("visual.")}
+    torch.save(base_sd, tmp_path / "base.pt")
+    torch.save(part, tmp_path / "rs5m.pt")
+    seen = []
+
+    def resolve(alias):
+        seen.append(alias)
+        return SimpleNamespace(path=tmp_path / "base.pt", entry=make_entry())
+
+    m = load_clip("geo", make_entry(load={"strict": False, "base": "clip-tiny"}), tmp_path / "rs5m.pt", log[0],
+                  resolve=resolve)
+    assert seen == ["clip-tiny"]
+    sd = m.model.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in part.items())  # overlay wins
+    text_keys = [k for k in base_sd if not k.startswith("visual.")]
+    assert all(torch.equal(sd[k], base_sd[k]) for k in text_keys)  # the rest from the base, not random init
+    assert not torch.equal(base_sd["token_embedding.weight"], over["token_embedding.weight"])
+
+
+def test_extract_training_checkpoint_with_optimizer(tmp_path, make_entry, make_tiny, log):
+    from satcore_clip.extract import main
+
+    sd = make_tiny(13).state_dict()
+    ckpt = {"epoch": 20, "state_dict": {f"module.{k}": v for k, v in sd.items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-5, "betas": (0.9, 0.98), "fn": print}]}}
+    torch.save(ckpt, tmp_path / "epoch_20.pt")
+    with pytest.raises(WeightsMismatchError, match="satcore_clip.extract"):
+        load_clip("sky", make_entry(), tmp_path / "epoch_20.pt", log[0])
+    assert main([str(tmp_path / "epoch_20.pt"), str(tmp_path / "sky.safetensors")]) == 0
+    m = load_clip("sky", make_entry(), tmp_path / "sky.safetensors", log[0])
+    assert all(torch.equal(m.model.state_dict()[k], v) for k, v in sd.items())
