@@ -1,4 +1,4 @@
-"""satcore-classic: unsupervised change detection that needs no weights (differencing, CVA, PCA-kmeans, indices)."""
+"""satcore-classic: unsupervised change detection without weights (differencing, CVA, PCA-kmeans, indices)."""
 
 from __future__ import annotations
 

@@ -3,13 +3,13 @@
 Every detector here returns, per item, a change **score map in [0, 1] that is comparable across images**:
 
 * thresholded detectors (``image-diff``, ``cva``, ``index-diff``) map a change magnitude ``m`` to
-  ``s = m / (m + t)`` where ``t`` is the item's own threshold (Otsu by default), so ``s = 0.5`` exactly at each
-  image's decision boundary and pixel AUC pooled over images ranks "how far past its own threshold";
+  ``s = m / (m + t)`` where ``t`` is the item's own threshold (Otsu by default), so ``s = 0.5`` exactly at
+  each image's decision boundary and pixel AUC pooled over images ranks "how far past its own threshold";
 * ``pca-kmeans`` uses the relative distance to the two k-means centroids, ``s = d_unchanged / (d_unchanged +
   d_changed)``, which is 0.5 on the k-means decision boundary.
 
-The label map is ``s > 0.5`` cleaned by an optional morphological opening then closing; the image-level score is
-the changed fraction of pixels and the image label says whether it exceeds ``min_changed_fraction``.
+The label map is ``s > 0.5`` cleaned by an optional morphological opening then closing; the image-level score
+is the changed fraction of pixels and the image label says whether it exceeds ``min_changed_fraction``.
 """
 
 from __future__ import annotations
@@ -28,20 +28,36 @@ from satcore.errors import ComponentError, MissingDependencyError
 class _SharedParams(DetectorParams):
     """What every classic detector accepts."""
 
-    smooth: float = Field(1.0, ge=0, description="Gaussian sigma (pixels) applied to the change magnitude "
-                          "before thresholding (suppresses single-pixel noise and small misregistration); 0 = none.")
-    morphology: int = Field(1, ge=0, description="Radius (pixels) of a disk-shaped binary opening then closing "
-                            "on the change mask (removes speckle, fills pinholes); 0 = none.")
-    min_changed_fraction: float = Field(0.0, ge=0, le=1, description="Image-level label is 1 when more than this "
-                                        "fraction of the pixels is labelled change.")
+    smooth: float = Field(
+        1.0,
+        ge=0,
+        description="Gaussian sigma (pixels) applied to the change magnitude "
+        "before thresholding (suppresses single-pixel noise and small misregistration); 0 = none.",
+    )
+    morphology: int = Field(
+        1,
+        ge=0,
+        description="Radius (pixels) of a disk-shaped binary opening then closing "
+        "on the change mask (removes speckle, fills pinholes); 0 = none.",
+    )
+    min_changed_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Image-level label is 1 when more than this fraction of the pixels is labelled change.",
+    )
 
 
 Normalise = Literal["none", "zscore", "match"]
-_NORMALISE_DESCRIPTION = ("Per-image radiometric normalisation before comparing: `zscore` standardises each band of "
-                          "each date (mean 0, std 1), `match` rescales B's band means/stds to A's, `none` compares "
-                          "raw values.")
-_THRESHOLD_DESCRIPTION = ("`otsu`: Otsu's threshold on the item's change magnitude (per image); a number: a fixed "
-                          "magnitude (in normalised units, or index units for `index-diff`).")
+_NORMALISE_DESCRIPTION = (
+    "Per-image radiometric normalisation before comparing: `zscore` standardises each band of "
+    "each date (mean 0, std 1), `match` rescales B's band means/stds to A's, `none` compares "
+    "raw values."
+)
+_THRESHOLD_DESCRIPTION = (
+    "`otsu`: Otsu's threshold on the item's change magnitude (per image); a number: a fixed "
+    "magnitude (in normalised units, or index units for `index-diff`)."
+)
 
 
 class ClassicParams(_SharedParams):
@@ -55,19 +71,39 @@ class PCAKMeansParams(_SharedParams):
     """Parameters of ``pca-kmeans`` (Celik 2009)."""
 
     normalise: Normalise = Field("zscore", description=_NORMALISE_DESCRIPTION)
-    block_size: int = Field(4, ge=2, le=16, description="h: side of the non-overlapping h×h blocks of the "
-                            "difference image used to learn the PCA eigenvector space, and of the neighbourhood "
-                            "projected onto it for each pixel.")
-    n_components: int | None = Field(3, ge=1, description="S: number of leading eigenvectors kept (at most h²); "
-                                     "null = as many as explain 90% of the block variance.")
+    block_size: int = Field(
+        4,
+        ge=2,
+        le=16,
+        description="h: side of the non-overlapping h×h blocks of the "
+        "difference image used to learn the PCA eigenvector space, and of the neighbourhood "
+        "projected onto it for each pixel.",
+    )
+    n_components: int | None = Field(
+        3,
+        ge=1,
+        description="S: number of leading eigenvectors kept (at most h²); "
+        "null = as many as explain 90% of the block variance.",
+    )
     difference: Literal["cva", "absmean"] = Field(
-        "cva", description="How the (grey-level) difference image is made from multi-band pairs: `cva` = length "
-        "of the spectral change vector, `absmean` = |mean(B) − mean(A)| over bands (Celik's |X2 − X1| for one band).")
+        "cva",
+        description="How the (grey-level) difference image is made from multi-band pairs: `cva` = length "
+        "of the spectral change vector, `absmean` = |mean(B) − mean(A)| over bands "
+        "(Celik's |X2 − X1| for one band).",
+    )
     n_init: int = Field(10, ge=1, description="k-means restarts (the best inertia is kept).")
-    smooth: float = Field(0.0, ge=0, description="Gaussian sigma (pixels) applied to the difference image before "
-                          "PCA; 0 = none (Celik's method already averages over the h×h neighbourhood).")
-    morphology: int = Field(0, ge=0, description="Radius (pixels) of a disk-shaped binary opening then closing on "
-                            "the k-means change mask; 0 = none (as in Celik 2009).")
+    smooth: float = Field(
+        0.0,
+        ge=0,
+        description="Gaussian sigma (pixels) applied to the difference image before "
+        "PCA; 0 = none (Celik's method already averages over the h×h neighbourhood).",
+    )
+    morphology: int = Field(
+        0,
+        ge=0,
+        description="Radius (pixels) of a disk-shaped binary opening then closing on "
+        "the k-means change mask; 0 = none (as in Celik 2009).",
+    )
 
 
 IndexName = Literal["ndvi", "ndwi", "ndbi"]
@@ -77,9 +113,12 @@ class IndexDiffParams(_SharedParams):
     """Parameters of ``index-diff``."""
 
     index: Literal["auto", "ndvi", "ndwi", "ndbi"] = Field(
-        "auto", description="Spectral index to difference: `ndvi` (nir, red), `ndwi` (green, nir; McFeeters), "
-        "`ndbi` (swir1, nir), or `auto` = every one of them whose bands the item has, combined as the length of "
-        "the index change vector.")
+        "auto",
+        description="Spectral index to difference: `ndvi` (nir, red), `ndwi` (green, nir; McFeeters), "
+        "`ndbi` (swir1, nir), or `auto` = every one of them whose bands the item has, combined as the "
+        "length of "
+        "the index change vector.",
+    )
     threshold: Literal["otsu"] | float = Field("otsu", description=_THRESHOLD_DESCRIPTION)
 
 
@@ -175,8 +214,9 @@ def block_vectors(image: np.ndarray, h: int) -> np.ndarray:
     return image[: hh * h, : ww * h].reshape(hh, h, ww, h).swapaxes(1, 2).reshape(hh * ww, h * h)
 
 
-def pca_kmeans_change(diff: np.ndarray, h: int, n_components: int | None, seed: int, n_init: int = 10
-                      ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def pca_kmeans_change(
+    diff: np.ndarray, h: int, n_components: int | None, seed: int, n_init: int = 10
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Celik (2009): PCA on h×h blocks of the difference image, k-means (k=2) on neighbourhood projections.
 
     Returns ``(score_map, change_mask, info)``; the cluster whose pixels have the larger mean difference is
@@ -184,6 +224,7 @@ def pca_kmeans_change(diff: np.ndarray, h: int, n_components: int | None, seed: 
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
     diff = np.asarray(diff, dtype=np.float64)
     if not np.isfinite(diff).all() or np.ptp(diff) == 0:
@@ -191,7 +232,9 @@ def pca_kmeans_change(diff: np.ndarray, h: int, n_components: int | None, seed: 
         return np.zeros(diff.shape, np.float32), np.zeros(diff.shape, bool), {"n_components": 0}
     blocks = block_vectors(diff, h)
     max_s = min(h * h, blocks.shape[0])
-    pca = PCA(n_components=None if n_components is None else min(n_components, max_s), svd_solver="full")
+    pca = PCA(
+        n_components=None if n_components is None else min(n_components, max_s), svd_solver="covariance_eigh"
+    )
     pca.fit(blocks)
     if n_components is None:
         cum = np.cumsum(pca.explained_variance_ratio_)
@@ -201,9 +244,12 @@ def pca_kmeans_change(diff: np.ndarray, h: int, n_components: int | None, seed: 
     s = max(1, min(s, pca.n_components_))
     vecs = neighbourhood_vectors(diff, h)
     feats = (vecs - pca.mean_) @ pca.components_[:s].T
-    if np.unique(feats, axis=0).shape[0] < 2:
+    if not np.ptp(feats, axis=0).any():  # all pixels share one feature vector: nothing to split
         return np.zeros(diff.shape, np.float32), np.zeros(diff.shape, bool), {"n_components": s}
-    km = KMeans(n_clusters=2, n_init=n_init, random_state=seed).fit(feats)
+    # one thread: the same result on every machine (and no oversubscription under the engine's loader
+    # threads or a Dask worker); k=2 on a few features is fast anyway
+    with threadpool_limits(limits=1):
+        km = KMeans(n_clusters=2, n_init=n_init, random_state=seed).fit(feats)
     lab = km.labels_
     flat = diff.ravel()
     means = [flat[lab == k].mean() if np.any(lab == k) else -np.inf for k in (0, 1)]
@@ -216,8 +262,8 @@ def pca_kmeans_change(diff: np.ndarray, h: int, n_components: int | None, seed: 
     return (score.reshape(diff.shape).astype(np.float32), (lab == changed).reshape(diff.shape), info)
 
 
-# Band roles: the first name found (case-insensitive) is used. Sentinel-2 names in ESA order; Landsat files are
-# named through the source's `bands:` (e.g. [blue, green, red, nir, swir1, swir2] for TM bands 1-5, 7).
+# Band roles: the first name found (case-insensitive) is used. Sentinel-2 names in ESA order; Landsat files
+# are named through the source's `bands:` (e.g. [blue, green, red, nir, swir1, swir2] for TM bands 1-5, 7).
 BAND_ALIASES: dict[str, tuple[str, ...]] = {
     "blue": ("blue", "B02"),
     "green": ("green", "B03"),
@@ -228,9 +274,9 @@ BAND_ALIASES: dict[str, tuple[str, ...]] = {
 
 #: index → (first band, second band): index = (first - second) / (first + second)
 INDICES: dict[str, tuple[str, str]] = {
-    "ndvi": ("nir", "red"),      # Rouse et al. 1974
-    "ndwi": ("green", "nir"),    # McFeeters 1996
-    "ndbi": ("swir1", "nir"),    # Zha et al. 2003
+    "ndvi": ("nir", "red"),  # Rouse et al. 1974
+    "ndwi": ("green", "nir"),  # McFeeters 1996
+    "ndbi": ("swir1", "nir"),  # Zha et al. 2003
 }
 
 
@@ -255,7 +301,7 @@ def spectral_index(array: np.ndarray, band_names: tuple[str, ...] | list[str], i
     """One normalised-difference index of a ``(bands, H, W)`` array; ``KeyError`` listing missing roles."""
     roles = INDICES[index]
     idx = [find_band(band_names, r) for r in roles]
-    missing = [r for r, i in zip(roles, idx) if i is None]
+    missing = [r for r, i in zip(roles, idx, strict=True) if i is None]
     if missing:
         raise KeyError(missing)
     return normalized_difference(array[idx[0]], array[idx[1]])
@@ -264,10 +310,13 @@ def spectral_index(array: np.ndarray, band_names: tuple[str, ...] | list[str], i
 def _missing_bands_message(index: str, band_names: tuple[str, ...], missing: list[str]) -> str:
     need = ", ".join(INDICES[index])
     alias = "; ".join(f"{r}: {' / '.join(BAND_ALIASES[r])}" for r in missing)
-    return (f"index-diff: {index.upper()} needs the bands {need}, but the item's bands are {list(band_names)} "
-            f"(missing: {', '.join(missing)}; accepted names: {alias}). Name the bands with `bands:` on the "
-            "source, e.g. `bands: [blue, green, red, nir, swir1, swir2]` for Landsat TM/ETM+ bands 1-5 and 7, "
-            "or `[red, green, blue, nir]` for RGBN; Sentinel-2 files in ESA order (B01..B12, B8A) work as they are.")
+    return (
+        f"index-diff: {index.upper()} needs the bands {need}, but the item's bands are {list(band_names)} "
+        f"(missing: {', '.join(missing)}; accepted names: {alias}). Name the bands with `bands:` on the "
+        "source, e.g. `bands: [blue, green, red, nir, swir1, swir2]` for Landsat TM/ETM+ bands 1-5 and 7, "
+        "or `[red, green, blue, nir]` for RGBN; Sentinel-2 files in ESA order "
+        "(B01..B12, B8A) work as they are."
+    )
 
 
 # ----------------------------------------------------------------------------------------------- detectors
@@ -280,13 +329,17 @@ class _ClassicDetector(Detector):
 
     def setup(self) -> None:
         """Check that scipy, scikit-image and scikit-learn import (before any item streams)."""
-        for module, package in (("scipy.ndimage", "scipy"), ("skimage.filters", "scikit-image"),
-                                ("sklearn.cluster", "scikit-learn")):
+        for module, package in (
+            ("scipy.ndimage", "scipy"),
+            ("skimage.filters", "scikit-image"),
+            ("sklearn.cluster", "scikit-learn"),
+        ):
             try:
                 __import__(module)
             except ImportError as exc:
-                raise MissingDependencyError(package, f"satcore-classic ({self.name})",
-                                             f"pip install {package}") from exc
+                raise MissingDependencyError(
+                    package, f"satcore-classic ({self.name})", f"pip install {package}"
+                ) from exc
 
     def process(self, batch: Batch) -> list[Detection]:
         """One :class:`Detection` per item, in order; each item is handled on its own."""
@@ -301,9 +354,13 @@ class _ClassicDetector(Detector):
         p = self.params
         label = clean_mask(np.asarray(label, bool), p.morphology)  # type: ignore[attr-defined]
         frac = float(label.mean()) if label.size else 0.0
-        return Detection(score=frac, label=int(frac > p.min_changed_fraction),  # type: ignore[attr-defined]
-                         score_map=np.clip(score, 0.0, 1.0).astype(np.float32), label_map=label,
-                         extra={**extra, "changed_fraction": frac})
+        return Detection(
+            score=frac,
+            label=int(frac > p.min_changed_fraction),  # type: ignore[attr-defined]
+            score_map=np.clip(score, 0.0, 1.0).astype(np.float32),
+            label_map=label,
+            extra={**extra, "changed_fraction": frac},
+        )
 
 
 class _ThresholdDetector(_ClassicDetector):
@@ -327,7 +384,7 @@ class _ThresholdDetector(_ClassicDetector):
 
 
 class ImageDiffDetector(_ThresholdDetector):
-    """Absolute difference of the band means (grey-level image differencing), thresholded per image with Otsu."""
+    """Absolute difference of the band means (grey-level differencing), thresholded per image with Otsu."""
 
     name = "image-diff"
     params_model = ClassicParams
@@ -340,7 +397,7 @@ class ImageDiffDetector(_ThresholdDetector):
 
 
 class CVADetector(_ThresholdDetector):
-    """Change vector analysis: length of the per-pixel spectral change vector, thresholded per image with Otsu."""
+    """Change vector analysis: length of the per-pixel spectral change vector, Otsu threshold per image."""
 
     name = "cva"
     params_model = ClassicParams
@@ -353,7 +410,7 @@ class CVADetector(_ThresholdDetector):
 
 
 class PCAKMeansDetector(_ClassicDetector):
-    """PCA on h×h blocks of the difference image and k-means (k=2) on neighbourhood projections (Celik 2009)."""
+    """PCA on h×h blocks of the difference image, k-means (k=2) on neighbourhood projections (Celik 2009)."""
 
     name = "pca-kmeans"
     params_model = PCAKMeansParams
@@ -365,7 +422,9 @@ class PCAKMeansDetector(_ClassicDetector):
         a, b = normalise_pair(*item.pair_arrays(np.float64), p.normalise)
         diff = cva_magnitude(a, b) if p.difference == "cva" else absmean_difference(a, b)
         diff = smooth(diff, p.smooth)
-        score, label, info = pca_kmeans_change(diff, p.block_size, p.n_components, self.context.seed, p.n_init)
+        score, label, info = pca_kmeans_change(
+            diff, p.block_size, p.n_components, self.context.seed, p.n_init
+        )
         return self.finish(score, label, info)
 
 
@@ -383,24 +442,28 @@ class IndexDiffDetector(_ThresholdDetector):
         return [k for k, roles in INDICES.items() if all(find_band(band_names, r) is not None for r in roles)]
 
     def index_magnitude(self, item: Any) -> tuple[np.ndarray, list[str]]:
-        """``|ΔI|`` for one index, or the length of the vector of index changes for ``auto``; and the indices."""
+        """``|ΔI|`` for one index (the index-change vector's length for ``auto``), and the indices used."""
         a, b = item.pair_arrays(np.float64)
         names = tuple(item.images[0].band_names)
         chosen = self.indices_for(names)
         if not chosen:
             missing = sorted({r for roles in INDICES.values() for r in roles if find_band(names, r) is None})
             raise ComponentError(
-                f"index-diff: no spectral index can be computed: NDVI needs nir, red; NDWI green, nir; NDBI "
-                f"swir1, nir; the item's bands are {list(names)} (missing: {', '.join(missing)}). Name the bands "
-                "with `bands:` on the source, e.g. `bands: [blue, green, red, nir, swir1, swir2]` for Landsat "
-                "TM/ETM+ bands 1-5 and 7, or `[red, green, blue, nir]` for RGBN.", item.item_id, self.step_id)
+                "index-diff: no spectral index can be computed: NDVI needs nir, red; NDWI green, nir; "
+                f"NDBI swir1, nir; the item's bands are {list(names)} (missing: {', '.join(missing)}). "
+                "Name the bands with `bands:` on the source, e.g. `bands: [blue, green, red, nir, swir1, "
+                "swir2]` for Landsat TM/ETM+ bands 1-5 and 7, or `[red, green, blue, nir]` for RGBN.",
+                item.item_id,
+                self.step_id,
+            )
         sq = np.zeros(a.shape[1:], np.float64)
         for index in chosen:
             try:
                 d = spectral_index(b, names, index) - spectral_index(a, names, index)
             except KeyError as exc:
-                raise ComponentError(_missing_bands_message(index, names, list(exc.args[0])), item.item_id,
-                                     self.step_id) from None
+                raise ComponentError(
+                    _missing_bands_message(index, names, list(exc.args[0])), item.item_id, self.step_id
+                ) from None
             sq += d * d
         return np.sqrt(sq), chosen
 

@@ -12,14 +12,26 @@ from satcore.components import RunContext
 from satcore.data import Item, Raster
 
 
-def make_item(a: np.ndarray, b: np.ndarray, label: np.ndarray | None = None, item_id: str = "item",
-              band_names: tuple[str, ...] = ()) -> Item:
+def make_item(
+    a: np.ndarray,
+    b: np.ndarray,
+    label: np.ndarray | None = None,
+    item_id: str = "item",
+    band_names: tuple[str, ...] = (),
+) -> Item:
     """An image pair item from two ``(bands, H, W)`` arrays."""
     return Item(item_id, [Raster(a, band_names=band_names), Raster(b, band_names=band_names)], label=label)
 
 
-def planted_pair(seed: int = 0, size: int = 64, bands: int = 3, square: tuple[int, int, int] = (20, 20, 16),
-                 shift: float = 3.0, noise: float = 1.0, alternate: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def planted_pair(
+    seed: int = 0,
+    size: int = 64,
+    bands: int = 3,
+    square: tuple[int, int, int] = (20, 20, 16),
+    shift: float = 3.0,
+    noise: float = 1.0,
+    alternate: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A noisy textured image, the same scene re-imaged with fresh noise, and a square whose values changed.
 
     Returns ``(a, b, truth)``; inside the square ``b`` is shifted by ``shift`` noise standard deviations (in
@@ -31,7 +43,7 @@ def planted_pair(seed: int = 0, size: int = 64, bands: int = 3, square: tuple[in
     b = scene + rng.normal(0.0, noise, scene.shape)
     r, c, s = square
     truth = np.zeros((size, size), bool)
-    truth[r:r + s, c:c + s] = True
+    truth[r : r + s, c : c + s] = True
     signs = np.where((np.arange(bands) % 2 == 0) | (not alternate), 1.0, -1.0)
     b[:, truth] += (shift * noise * signs).reshape(bands, 1)
     return a.astype(np.float32), b.astype(np.float32), truth

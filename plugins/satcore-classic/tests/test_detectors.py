@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from scipy import stats
-from skimage.filters import threshold_otsu
-from sklearn.metrics import f1_score, roc_auc_score
-
-from satcore.components import Batch
 from satcore_classic.detectors import (
     CVADetector,
     ImageDiffDetector,
@@ -20,6 +15,11 @@ from satcore_classic.detectors import (
     neighbourhood_vectors,
     otsu_threshold,
 )
+from scipy import stats
+from skimage.filters import threshold_otsu
+from sklearn.metrics import f1_score, roc_auc_score
+
+from satcore.components import Batch
 
 DETECTORS = [ImageDiffDetector, CVADetector, PCAKMeansDetector]
 
@@ -47,7 +47,9 @@ def test_otsu_matches_scikit_image_on_bimodal_data():
 
 def test_detector_thresholds_with_otsu_per_image(build, synth):
     a, b, _ = synth.planted_pair(seed=2, bands=1)
-    det = build(CVADetector, normalise="none", smooth=0, morphology=0).process(Batch([synth.make_item(a, b)]))[0]
+    det = build(CVADetector, normalise="none", smooth=0, morphology=0).process(
+        Batch([synth.make_item(a, b)])
+    )[0]
     mag = np.abs(b[0].astype(np.float64) - a[0])
     t = threshold_otsu(mag)
     assert det.extra["magnitude_threshold"] == pytest.approx(t, rel=1e-6)
@@ -58,7 +60,8 @@ def test_detector_thresholds_with_otsu_per_image(build, synth):
 def test_cva_magnitude_matches_numpy(build, synth, normalise):
     a, b, _ = synth.planted_pair(seed=3, bands=4)
     det = build(CVADetector, normalise=normalise, smooth=0, morphology=0, threshold=2.5).process(
-        Batch([synth.make_item(a, b)]))[0]
+        Batch([synth.make_item(a, b)])
+    )[0]
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     if normalise == "zscore":
         a64 = stats.zscore(a64.reshape(4, -1), axis=1).reshape(a.shape)
@@ -71,7 +74,8 @@ def test_cva_magnitude_matches_numpy(build, synth, normalise):
 def test_image_diff_is_the_difference_of_band_means(build, synth):
     a, b, _ = synth.planted_pair(seed=4)
     det = build(ImageDiffDetector, normalise="none", smooth=0, morphology=0, threshold=1.0).process(
-        Batch([synth.make_item(a, b)]))[0]
+        Batch([synth.make_item(a, b)])
+    )[0]
     mag = np.abs(b.astype(np.float64).mean(axis=0) - a.astype(np.float64).mean(axis=0))
     np.testing.assert_allclose(det.score_map, mag / (mag + 1.0), atol=1e-5)
 
@@ -94,10 +98,12 @@ def test_pca_kmeans_features_are_sklearn_pca_projections(synth):
     img = rng.normal(size=(12, 16))
     blocks = block_vectors(img, 4)
     # naive references for the block and neighbourhood layouts
-    naive_blocks = np.array([img[r:r + 4, c:c + 4].ravel() for r in range(0, 12, 4) for c in range(0, 16, 4)])
+    naive_blocks = np.array(
+        [img[r : r + 4, c : c + 4].ravel() for r in range(0, 12, 4) for c in range(0, 16, 4)]
+    )
     np.testing.assert_array_equal(blocks, naive_blocks)
     padded = np.pad(img, ((1, 2), (1, 2)), mode="symmetric")
-    naive_nb = np.array([padded[r:r + 4, c:c + 4].ravel() for r in range(12) for c in range(16)])
+    naive_nb = np.array([padded[r : r + 4, c : c + 4].ravel() for r in range(12) for c in range(16)])
     np.testing.assert_array_equal(neighbourhood_vectors(img, 4), naive_nb)
     pca = PCA(n_components=3).fit(naive_blocks)
     assert pca.transform(naive_nb).shape == (12 * 16, 3)
@@ -111,9 +117,9 @@ def test_pca_kmeans_change_cluster_is_the_nearest_centroid_cluster(build, synth)
     det = build(PCAKMeansDetector, normalise="none", seed=3).process(Batch([synth.make_item(a, b, truth)]))[0]
     # independent reference: Celik's steps written out with scikit-learn
     diff = np.sqrt(((b.astype(np.float64) - a) ** 2).sum(axis=0))
-    blocks = np.array([diff[r:r + 4, c:c + 4].ravel() for r in range(0, 48, 4) for c in range(0, 48, 4)])
+    blocks = np.array([diff[r : r + 4, c : c + 4].ravel() for r in range(0, 48, 4) for c in range(0, 48, 4)])
     padded = np.pad(diff, ((1, 2), (1, 2)), mode="symmetric")
-    nb = np.array([padded[r:r + 4, c:c + 4].ravel() for r in range(48) for c in range(48)])
+    nb = np.array([padded[r : r + 4, c : c + 4].ravel() for r in range(48) for c in range(48)])
     feats = PCA(n_components=3, svd_solver="full").fit(blocks).transform(nb)
     km = KMeans(2, n_init=10, random_state=3).fit(feats)
     change = int(np.argmax([diff.ravel()[km.labels_ == k].mean() for k in (0, 1)]))
@@ -143,7 +149,7 @@ def test_one_result_per_item_in_order_independent_of_batch(build, synth, cls):
     together = det.process(Batch(items))
     assert len(together) == len(items)
     assert [r.score_map.shape for r in together] == [(s, s) for s in sizes]
-    for item, res in zip(items, together):
+    for item, res in zip(items, together, strict=True):
         alone = det.process(Batch([item]))[0]
         np.testing.assert_array_equal(res.score_map, alone.score_map)
         np.testing.assert_array_equal(res.label_map, alone.label_map)

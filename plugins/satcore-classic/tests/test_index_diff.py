@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from satcore_classic.detectors import IndexDiffDetector
 from sklearn.metrics import roc_auc_score
 
 from satcore.components import Batch
 from satcore.data import SENTINEL2_BANDS
 from satcore.errors import ComponentError
-from satcore_classic.detectors import IndexDiffDetector
 
 LANDSAT = ("blue", "green", "red", "nir", "swir1", "swir2")
 
@@ -33,7 +33,9 @@ def _nd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def test_ndvi_difference_matches_the_formula(build, synth):
     a, b, truth = _landsat_pair()
     item = synth.make_item(a, b, truth, band_names=LANDSAT)
-    det = build(IndexDiffDetector, index="ndvi", smooth=0, morphology=0, threshold=0.1).process(Batch([item]))[0]
+    det = build(IndexDiffDetector, index="ndvi", smooth=0, morphology=0, threshold=0.1).process(
+        Batch([item])
+    )[0]
     m = np.abs(_nd(b[3], b[2]) - _nd(a[3], a[2]))
     np.testing.assert_allclose(det.score_map, m / (m + 0.1), atol=1e-5)
     assert det.extra["indices"] == "ndvi"
@@ -44,7 +46,9 @@ def test_ndvi_difference_matches_the_formula(build, synth):
 def test_ndwi_and_ndbi_match_their_formulas(build, synth, index, x, y):
     a, b, _ = _landsat_pair(seed=1)
     item = synth.make_item(a, b, band_names=LANDSAT)
-    det = build(IndexDiffDetector, index=index, smooth=0, morphology=0, threshold=0.05).process(Batch([item]))[0]
+    det = build(IndexDiffDetector, index=index, smooth=0, morphology=0, threshold=0.05).process(
+        Batch([item])
+    )[0]
     m = np.abs(_nd(b[x], b[y]) - _nd(a[x], a[y]))
     np.testing.assert_allclose(det.score_map, m / (m + 0.05), atol=1e-5)
 
@@ -67,7 +71,9 @@ def test_sentinel2_band_names_are_recognised(build, synth):
     a = rng.uniform(100, 3000, (13, 16, 16))
     b = rng.uniform(100, 3000, (13, 16, 16))
     item = synth.make_item(a, b, band_names=SENTINEL2_BANDS)
-    det = build(IndexDiffDetector, index="ndvi", smooth=0, morphology=0, threshold=0.2).process(Batch([item]))[0]
+    det = build(IndexDiffDetector, index="ndvi", smooth=0, morphology=0, threshold=0.2).process(
+        Batch([item])
+    )[0]
     m = np.abs(_nd(b[7], b[3]) - _nd(a[7], a[3]))  # B08, B04
     np.testing.assert_allclose(det.score_map, m / (m + 0.2), atol=1e-5)
 
@@ -78,7 +84,9 @@ def test_missing_bands_raise_a_component_error_that_says_how_to_name_them(build,
     with pytest.raises(ComponentError) as e:
         build(IndexDiffDetector, index="ndvi").process(Batch([rgb]))
     msg = str(e.value)
-    assert "NDVI" in msg and "missing: nir" in msg and "bands:" in msg and "[blue, green, red, nir, swir1" in msg
+    assert (
+        "NDVI" in msg and "missing: nir" in msg and "bands:" in msg and "[blue, green, red, nir, swir1" in msg
+    )
     assert e.value.item_id == "rgb-item" and e.value.step == "index-diff"
     with pytest.raises(ComponentError, match=r"missing: nir, swir1"):
         build(IndexDiffDetector, index="auto").process(Batch([rgb]))
