@@ -62,8 +62,12 @@ class ProbabilityDeltaDetector(Detector):
     name = "probability-delta"
     params_model = ProbabilityDeltaParams
     consumes: ClassVar[tuple[str, ...]] = ("probabilities",)
-    fittable: ClassVar[bool] = True
     params: ProbabilityDeltaParams
+
+    @property  # type: ignore[override]
+    def fittable(self) -> bool:  # type: ignore[override]
+        """Only an optimised threshold is fitted; a fixed one needs no labels and no fit pass."""
+        return isinstance(self.params.threshold, OptimiseThreshold)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

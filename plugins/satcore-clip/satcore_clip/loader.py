@@ -115,13 +115,16 @@ def read_checkpoint(path: Path) -> Any:
             "OpenAI's original ViT-B-32.pt is not accepted — use the open_clip safetensors of the same model "
             "(e.g. hf_repo timm/vit_base_patch32_clip_224.openai); a training checkpoint with optimizer state "
             "(SkyCLIP's epoch_20.pt) can be reduced once to a safe weights file with `python -m "
-            f"satcore_clip.extract {path} {path.with_suffix('.safetensors')}` (only for files you trust)") from exc
+            f"satcore_clip.extract {path} {path.with_suffix('.safetensors')}` (only for files you trust), then "
+            "remove the original or point the step's `weights:` at the new file") from exc
 
 
 def extract_state_dict(obj: Any, load_cfg: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
     """Unwrap a training checkpoint into a plain state dict following the alias's ``load:`` settings."""
     key = load_cfg.get("state_dict_key")
-    if key:
+    if key and isinstance(obj, dict) and key not in obj and obj and all(hasattr(v, "shape") for v in obj.values()):
+        log.info("checkpoint is already a plain state dict (no %r entry); using it as is", key)
+    elif key:
         if not isinstance(obj, dict) or key not in obj:
             have = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
             raise WeightsMismatchError(f"the checkpoint has no {key!r} entry (load.state_dict_key); top-level "

@@ -117,14 +117,18 @@ def test_resume_reuses_fitted_threshold(tiny_env, make_spec, tmp_path, monkeypat
     assert res.items_skipped >= 1
 
 
-def test_fixed_threshold_is_kept_but_curve_still_saved(tiny_env, make_spec, tmp_path):
+def test_fixed_threshold_needs_no_fit_pass_and_no_labels(tiny_env, make_spec, tmp_path, monkeypatch):
+    def no_fit(*a, **k):
+        raise AssertionError("a fixed threshold must not be fitted")
+
+    monkeypatch.setattr(ProbabilityDeltaDetector, "fit", no_fit)
     spec = make_spec(tmp_path)
     spec["steps"][1]["threshold"] = 0.05
     res = satcore.run(spec, progress=False)
-    st = json.loads((tmp_path / "run" / "fitted" / "change.json").read_text())
-    assert st["threshold"] == 0.05 and st["objective"] is None and st["curve"]["f1"]
+    assert not (tmp_path / "run" / "fitted" / "change.json").exists()
     df = res.results().dropna(subset=["change.score"])
-    assert (df["change.label"] == (df["change.score"] > 0.05).astype(int)).all()
+    assert len(df) == 11 and (df["change.label"] == (df["change.score"] > 0.05).astype(int)).all()
+    assert "Probability delta: change" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_threshold_override_from_cli_set(tiny_env, make_spec, tmp_path):

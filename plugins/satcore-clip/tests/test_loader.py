@@ -168,5 +168,6 @@ def test_extract_training_checkpoint_with_optimizer(tmp_path, make_entry, make_t
     with pytest.raises(WeightsMismatchError, match="satcore_clip.extract"):
         load_clip("sky", make_entry(), tmp_path / "epoch_20.pt", log[0])
     assert main([str(tmp_path / "epoch_20.pt"), str(tmp_path / "sky.safetensors")]) == 0
-    m = load_clip("sky", make_entry(), tmp_path / "sky.safetensors", log[0])
+    sky = make_entry(load={"strict": True, "state_dict_key": "state_dict", "strip_prefix": "module."})
+    m = load_clip("sky", sky, tmp_path / "sky.safetensors", log[0])  # the alias's load: still works
     assert all(torch.equal(m.model.state_dict()[k], v) for k, v in sd.items())
