@@ -1,4 +1,4 @@
-"""Every hook in satcore/hookspecs.py, exercised through a plugin registered with the satcore.testing fixtures.
+"""Every hook in satcore/hookspecs.py, exercised by a plugin registered with the satcore.testing fixtures.
 
 tests/test_docs.py checks that each hook is named in at least one test; these are the tests that name them.
 """
@@ -68,7 +68,8 @@ class FeatureDetector(Detector):
     consumes: ClassVar[tuple[str, ...]] = ("features",)
 
     def process(self, batch: Batch) -> list[Detection]:
-        return [Detection(score=f["mean_diff"], label=int(f["mean_diff"] > 5)) for _it, f in batch.with_inputs()]
+        return [Detection(score=f["mean_diff"], label=int(f["mean_diff"] > 5))
+                for _it, f in batch.with_inputs()]
 
 
 class CountCaptioner(Captioner):
