@@ -241,3 +241,54 @@ def test_schema_is_valid_json_schema_with_component_params(pm):
     assert list(v.iter_errors(good)) == []
     bad = {**good, "steps": [{"id": "d", "type": "test-diff", "treshold": 0.3}]}
     assert list(v.iter_errors(bad))
+
+
+def test_step_whose_input_lacks_what_it_consumes(tmp_path, pm, data_root, h):
+    from typing import ClassVar
+
+    from satcore.components import Detector, Extractor
+
+    class ProbsDetector(Detector):
+        """Needs class probabilities."""
+
+        name = "needs-probs"
+        consumes: ClassVar[tuple[str, ...]] = ("probabilities",)
+
+    class ProbsExtractor(Extractor):
+        """Makes class probabilities."""
+
+        name = "makes-probs"
+        consumes: ClassVar[tuple[str, ...]] = ("pair",)
+        produces: ClassVar[tuple[str, ...]] = ("probabilities",)
+
+    pm.register_plugin(h.plugin_module("fake_probs", satcore_register_detectors=[ProbsDetector],
+                                       satcore_register_extractors=[ProbsExtractor]), "probs")
+    spec = _write(tmp_path, """
+        version: 1
+        source: {type: folder-pairs, root: data}
+        steps:
+          - {id: change, type: needs-probs}
+        output: {dir: out}
+        """)
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, pm=pm)
+    (msg,) = ei.value.problems
+    assert msg == (f"{spec}:4 steps[0].type: 'needs-probs' consumes ['probabilities'] but 'source' produces "
+                   "['mask', 'pair']")
+    # with the producer upstream the input defaults to it
+    spec = _write(tmp_path, """
+        version: 1
+        source: {type: folder-pairs, root: data}
+        steps:
+          - {id: probs, type: makes-probs}
+          - {id: change, type: needs-probs}
+          - {id: again, type: needs-probs, input: source}
+        output: {dir: out}
+        """, "p2.yaml")
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, pm=pm)
+    (msg,) = ei.value.problems
+    assert msg == (f"{spec}:6 steps[2].input: 'needs-probs' consumes ['probabilities'] but 'source' produces "
+                   "['mask', 'pair']; steps that do: probs")
+    p = load_pipeline(spec, {"steps.again.input": "probs"}, pm=pm)
+    assert [(s.id, s.input) for s in p.steps] == [("probs", "source"), ("change", "probs"), ("again", "probs")]
