@@ -27,3 +27,16 @@ def test_importing_the_plugin_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_readme_documents_every_parameter_with_its_default():
+    from pathlib import Path
+
+    from satcore_classic.detectors import CVADetector, ImageDiffDetector, IndexDiffDetector, PCAKMeansDetector
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for cls in (ImageDiffDetector, CVADetector, PCAKMeansDetector, IndexDiffDetector):
+        section = readme.split(f"#### `{cls.name}`", 1)[1].split("####", 1)[0]
+        for name, field in cls.params_model.model_fields.items():
+            default = "null" if field.default is None else field.default
+            assert f"| `{name}` | `{default}` |" in section, f"{cls.name}.{name} (default {default})"
