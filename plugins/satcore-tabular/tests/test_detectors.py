@@ -473,3 +473,27 @@ def test_no_torch_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_dask_worker_path_loads_the_saved_model(pairs_dir: Path, tmp_path: Path, pm: Any, make_spec: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # dask workers are separate processes that rebuild the pipeline and load fitted state; run that worker
+    # function here (the synthetic extractor is registered in this process only)
+    from satcore_tabular.detectors import RandomForestDetector
+
+    import satcore.plugins
+    from satcore.engine import dask_executor
+
+    out = tmp_path / "run"
+    spec = make_spec(pairs_dir, out, [{"id": "rf", "type": "random-forest", "input": "probs",
+                                       "params": {"n_estimators": 10}}])
+    local = run(spec, pm).results().sort_values("item_id")
+    pipeline = load_pipeline(spec, pm=pm)
+    monkeypatch.setattr(satcore.plugins, "_DEFAULT", pm)
+    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", {})
+    monkeypatch.setattr(RandomForestDetector, "fit", lambda *a, **k: pytest.fail("a worker refitted"))
+    refs = list(pipeline.source_cls(pipeline.source_params).list_items())  # type: ignore[attr-defined]
+    splits = dict(zip(local["item_id"], local["split"], strict=True))
+    rows = dask_executor._process_batch(refs, splits, pipeline.raw, None, str(out), "worker-test")
+    got = {r["item_id"]: r["rf.score"] for r in rows}
+    np.testing.assert_array_equal([got[i] for i in local["item_id"]], local["rf.score"].to_numpy())
