@@ -36,7 +36,7 @@ def augment_item(item: Item, rng: np.random.Generator, scale: tuple[float, float
         if a.ndim == 3:  # bands are not mixed: identity on the first axis
             mat = np.block([[np.ones((1, 1)), np.zeros((1, 2))], [np.zeros((2, 1)), m]])
             off = np.concatenate([[0.0], off])
-        return ndimage.affine_transform(a, mat, offset=off, order=order, mode="reflect")
+        return np.asarray(ndimage.affine_transform(a, mat, offset=off, order=order, mode="reflect"))
 
     def tf_image(a: np.ndarray) -> np.ndarray:
         out = tf(a.astype(np.float64), 1)
