@@ -29,8 +29,15 @@ def manifest(path: Path, repeat: int) -> int:
         w.writerow(["item_id", "a", "b", "label", "tile"])
         for k in range(repeat):
             for s in stems:
-                w.writerow([f"r{k:03d}/{s}", LEVIR / "A" / f"{s}.png", LEVIR / "B" / f"{s}.png",
-                            LEVIR / "label" / f"{s}.png", f"r{k:03d}/{s}"])
+                w.writerow(
+                    [
+                        f"r{k:03d}/{s}",
+                        LEVIR / "A" / f"{s}.png",
+                        LEVIR / "B" / f"{s}.png",
+                        LEVIR / "label" / f"{s}.png",
+                        f"r{k:03d}/{s}",
+                    ]
+                )
     return repeat * len(stems)
 
 
@@ -41,10 +48,14 @@ def run(work: Path, repeat: int, steps: str, report: bool) -> tuple[float, float
     spec.write_text(
         f"version: 1\nsource: {{type: manifest, path: {m}}}\nsteps: [{steps}]\n"
         f"output: {{dir: {work / f'out-{repeat}'}, maps: true, report: {str(report).lower()}}}\n"
-        "evaluate: {bootstrap: 200, split: {test: 0.3, group_by: tile}}\nexecution: {batch_size: 4}\n")
+        "evaluate: {bootstrap: 200, split: {test: 0.3, group_by: tile}}\nexecution: {batch_size: 4}\n"
+    )
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "satcore.cli", "run", str(spec), "--quiet"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "satcore.cli", "run", str(spec), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _pid, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:
@@ -66,7 +77,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"steps: [{args.steps}]  report: {not args.no_report}")
     print(f"{'run':14} {'items':>6} {'peak RSS MiB':>13} {'wall s':>7}")
-    for (rss, wall, n), name in zip(rows, ("sample ×1", f"sample ×{args.repeat}")):
+    for (rss, wall, n), name in zip(rows, ("sample ×1", f"sample ×{args.repeat}"), strict=True):
         print(f"{name:14} {n:6d} {rss:13.1f} {wall:7.1f}")
     ratio = rows[1][0] / rows[0][0]
     print(f"ratio ×{args.repeat}/×1: {ratio:.3f} (must be ≤ 1.2): {'PASS' if ratio <= 1.2 else 'FAIL'}")

@@ -47,8 +47,10 @@ def main() -> None:
         res[name] = statistics.median(ts)
         print(f"{name:36} {res[name]:9.3f} {min(ts):7.3f} {max(ts):7.3f}")
     over = res["satcore plugins"] - res["python -c pass"]
-    print(f"\nsatcore plugins over bare python: {over:.3f} s; target median < 0.5 s (aim 0.35 s): "
-          + ("PASS" if res["satcore plugins"] < 0.5 else "FAIL"))
+    print(
+        f"\nsatcore plugins over bare python: {over:.3f} s; target median < 0.5 s (aim 0.35 s): "
+        + ("PASS" if res["satcore plugins"] < 0.5 else "FAIL")
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ def levir_dir() -> Path:
 
 # ------------------------------------------------------------------------------------------ raster writers
 
-def write_raster(path: Path, array: np.ndarray, crs: Any = None, transform: Any = None,
-                 driver: str | None = None) -> Path:
+
+def write_raster(
+    path: Path, array: np.ndarray, crs: Any = None, transform: Any = None, driver: str | None = None
+) -> Path:
     """Write ``(bands, H, W)`` or ``(H, W)`` with rasterio (PNG for .png, GeoTIFF otherwise)."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
@@ -36,8 +38,13 @@ def write_raster(path: Path, array: np.ndarray, crs: Any = None, transform: Any 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     drv = driver or ("PNG" if path.suffix.lower() == ".png" else "GTiff")
-    prof: dict[str, Any] = {"driver": drv, "height": arr.shape[1], "width": arr.shape[2], "count": arr.shape[0],
-                            "dtype": arr.dtype.name}
+    prof: dict[str, Any] = {
+        "driver": drv,
+        "height": arr.shape[1],
+        "width": arr.shape[2],
+        "count": arr.shape[0],
+        "dtype": arr.dtype.name,
+    }
     if crs is not None:
         prof.update(crs=crs, transform=transform)
     with warnings.catch_warnings():
@@ -49,8 +56,15 @@ def write_raster(path: Path, array: np.ndarray, crs: Any = None, transform: Any 
     return path
 
 
-def make_pairs(root: Path, n: int, size: int = 16, seed: int = 0, label_scale: int = 1, prefix: str = "img",
-               ext: str = ".png") -> list[str]:
+def make_pairs(
+    root: Path,
+    n: int,
+    size: int = 16,
+    seed: int = 0,
+    label_scale: int = 1,
+    prefix: str = "img",
+    ext: str = ".png",
+) -> list[str]:
     """``n`` random RGB pairs with a planted changed square and its mask; returns the item ids."""
     rng = np.random.default_rng(seed)
     ids = []
@@ -70,6 +84,7 @@ def make_pairs(root: Path, n: int, size: int = 16, seed: int = 0, label_scale: i
 
 
 # ------------------------------------------------------------------------------------------ fake plugins
+
 
 def _diff_detector() -> type:
     from pydantic import Field
@@ -98,8 +113,9 @@ def _diff_detector() -> type:
                 a, b = item.pair_arrays()
                 score = np.abs(b.mean(0) - a.mean(0)) / 255.0
                 lab = score > self.params.threshold
-                out.append(Detection(score=float(lab.mean()), label=int(lab.any()), score_map=score,
-                                     label_map=lab))
+                out.append(
+                    Detection(score=float(lab.mean()), label=int(lab.any()), score_map=score, label_map=lab)
+                )
             return out
 
     return DiffDetector
@@ -127,12 +143,16 @@ def pm(diff_detector: type) -> Any:
     from satcore.plugins import get_plugin_manager
 
     m = get_plugin_manager(fresh=True, entrypoints=False)
-    m.register_plugin(plugin_module("fake_tests", satcore_register_detectors=[diff_detector]), "fake-tests",
-                      "satcore-fake-tests", "0.0.1")
+    m.register_plugin(
+        plugin_module("fake_tests", satcore_register_detectors=[diff_detector]),
+        "fake-tests",
+        "satcore-fake-tests",
+        "0.0.1",
+    )
     return m
 
 
-# ------------------------------------------------------------------------------------------ fake distributions
+# ------------------------------------------------------------------------------------ fake distributions
 
 DIFF_PLUGIN_SOURCE = '''
 """A satcore plugin used by the core tests (installed as a fake distribution)."""
@@ -167,7 +187,8 @@ class SlowDiffDetector(Detector):
             a, b = item.pair_arrays()
             score = np.abs(b.mean(0) - a.mean(0)) / 255.0
             lab = score > self.params.threshold
-            out.append(Detection(score=float(lab.mean()), label=int(lab.any()), score_map=score, label_map=lab))
+            out.append(Detection(score=float(lab.mean()), label=int(lab.any()), score_map=score,
+                                 label_map=lab))
         return out
 
 
@@ -177,7 +198,9 @@ def satcore_register_detectors():
 '''
 
 
-def make_fake_dist(site: Path, dist: str, ep_name: str, module: str, source: str, version: str = "0.0.1") -> Path:
+def make_fake_dist(
+    site: Path, dist: str, ep_name: str, module: str, source: str, version: str = "0.0.1"
+) -> Path:
     """Write ``module.py`` and ``<dist>-<version>.dist-info`` with a ``satcore`` entry point into ``site``.
 
     This is how pluggy's own tests fake installed distributions: importlib.metadata finds any
@@ -218,9 +241,14 @@ def _no_global_pm() -> Any:
 
 def spec_dict(root: Path, out: Path, step: str = "test-diff", **extra: Any) -> dict[str, Any]:
     """A minimal spec over a folder-pairs root."""
-    d: dict[str, Any] = {"version": 1, "source": {"type": "folder-pairs", "root": str(root)},
-                         "steps": [{"id": "diff", "type": step}], "output": {"dir": str(out), "report": False},
-                         "evaluate": {"bootstrap": 0}, "execution": {"batch_size": 4, "loader_workers": 0}}
+    d: dict[str, Any] = {
+        "version": 1,
+        "source": {"type": "folder-pairs", "root": str(root)},
+        "steps": [{"id": "diff", "type": step}],
+        "output": {"dir": str(out), "report": False},
+        "evaluate": {"bootstrap": 0},
+        "execution": {"batch_size": 4, "loader_workers": 0},
+    }
     for k, v in extra.items():
         d[k] = v
     return d
@@ -229,6 +257,14 @@ def spec_dict(root: Path, out: Path, step: str = "test-diff", **extra: Any) -> d
 @pytest.fixture
 def h() -> types.SimpleNamespace:
     """Helper functions (conftest modules are not importable under --import-mode=importlib)."""
-    return types.SimpleNamespace(write_raster=write_raster, make_pairs=make_pairs, spec_dict=spec_dict,
-                                 make_fake_dist=make_fake_dist, plugin_module=plugin_module,
-                                 DIFF_PLUGIN_SOURCE=DIFF_PLUGIN_SOURCE, LEVIR=LEVIR, NAIP=NAIP, REPO=REPO)
+    return types.SimpleNamespace(
+        write_raster=write_raster,
+        make_pairs=make_pairs,
+        spec_dict=spec_dict,
+        make_fake_dist=make_fake_dist,
+        plugin_module=plugin_module,
+        DIFF_PLUGIN_SOURCE=DIFF_PLUGIN_SOURCE,
+        LEVIR=LEVIR,
+        NAIP=NAIP,
+        REPO=REPO,
+    )

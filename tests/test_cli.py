@@ -55,8 +55,9 @@ def test_validate_loads_no_model(tmp_path, h, capsys, setup_marker):
 def test_spec_errors_exit_2_without_traceback(tmp_path, h, capsys, setup_marker):
     spec = _spec(tmp_path, h)
     for cmd in ("validate", "run"):
-        code, out, err = run_cli([cmd, str(spec), "--set", "steps.diff.treshold=1", "--set",
-                                  "execution.on_eror=fail"], capsys)
+        code, out, err = run_cli(
+            [cmd, str(spec), "--set", "steps.diff.treshold=1", "--set", "execution.on_eror=fail"], capsys
+        )
         assert code == 2
         assert "Traceback" not in err and "Traceback" not in out
         assert err.startswith(f"error: 2 problems in {spec}:")
@@ -84,8 +85,9 @@ def test_run_output_folder_rules(tmp_path, h, capsys, setup_marker):
     code, out, err = run_cli(["run", str(spec), "--quiet", "--resume"], capsys)
     assert code == 0 and out.startswith("items: 4 ok, 0 failed, 4 skipped (already done)")
     # a changed spec is refused on --resume, with a hint
-    code, out, err = run_cli(["run", str(spec), "--quiet", "--resume", "--set", "steps.diff.threshold=0.5"],
-                             capsys)
+    code, out, err = run_cli(
+        ["run", str(spec), "--quiet", "--resume", "--set", "steps.diff.threshold=0.5"], capsys
+    )
     assert code == 2 and "Traceback" not in err
     assert "the spec changed since the run in" in err and "Use --overwrite to start again" in err
     code, _, err = run_cli(["run", str(spec), "--quiet", "--resume", "--overwrite"], capsys)
@@ -109,11 +111,17 @@ def test_schema_command(tmp_path, capsys, setup_marker):
 
 
 def _satcore(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "satcore.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "satcore.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
 
 
-BROKEN = 'raise ImportError("No module named \'nonexistent_dep\' (on purpose)")\n'
+BROKEN = "raise ImportError(\"No module named 'nonexistent_dep' (on purpose)\")\n"
 
 
 def test_plugins_reports_broken_plugin_and_runs_continue(tmp_path, fake_site, h):
@@ -122,13 +130,19 @@ def test_plugins_reports_broken_plugin_and_runs_continue(tmp_path, fake_site, h)
     r = _satcore("plugins")
     assert r.returncode == 0, r.stderr
     assert "slow (satcore-slow 2.0)\n  detectors    slow-diff" in r.stdout
-    assert ("FAILED broken (satcore-broken): ImportError: No module named 'nonexistent_dep' (on purpose)"
-            in r.stdout)
+    assert (
+        "FAILED broken (satcore-broken): ImportError: No module named 'nonexistent_dep' (on purpose)"
+        in r.stdout
+    )
     r = _satcore("plugins", "--json")
     data = json.loads(r.stdout)
     assert [f["name"] for f in data["failed"]] == ["broken"]
-    assert {"name": "slow", "distribution": "satcore-slow", "version": "2.0",
-            "components": {"detector": ["slow-diff"]}} in data["plugins"]
+    assert {
+        "name": "slow",
+        "distribution": "satcore-slow",
+        "version": "2.0",
+        "components": {"detector": ["slow-diff"]},
+    } in data["plugins"]
     # a run with the broken plugin installed still works
     h.make_pairs(tmp_path / "data", 3)
     spec = tmp_path / "p.yaml"
@@ -141,8 +155,11 @@ def test_plugins_reports_broken_plugin_and_runs_continue(tmp_path, fake_site, h)
 
 
 def test_plugins_reports_conflict(fake_site, h):
-    src = ('import satcore\nfrom satcore.components import Detector\n\nclass D(Detector):\n    """x"""\n    name = '
-           '"slow-diff"\n\n@satcore.hookimpl\ndef satcore_register_detectors():\n    return [D]\n')
+    src = (
+        "import satcore\nfrom satcore.components import Detector\n\nclass D(Detector):\n"
+        '    """x"""\n    name = "slow-diff"\n\n'
+        "@satcore.hookimpl\ndef satcore_register_detectors():\n    return [D]\n"
+    )
     h.make_fake_dist(fake_site, "satcore-slow", "slow", "fake_satcore_slow", h.DIFF_PLUGIN_SOURCE)
     h.make_fake_dist(fake_site, "satcore-twin", "twin", "fake_satcore_twin", src)
     r = _satcore("plugins")

@@ -36,21 +36,29 @@ def test_import_satcore_imports_no_torch():
 def test_satcore_plugins_imports_no_torch_with_every_installed_plugin():
     eps = {ep.name for ep in metadata.entry_points(group="satcore")}
     assert "classic" in eps  # at least the first-party classic plugin is installed
-    code = ("import sys\nfrom satcore.cli import main\nsys.argv=['satcore','plugins','--json']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n")
+    code = (
+        "import sys\nfrom satcore.cli import main\nsys.argv=['satcore','plugins','--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+    )
     mods = _modules_after(code)
     assert _heavy(mods) == []
     # every installed plugin was actually imported (so the check covered it), or is reported as failed
-    r = subprocess.run([sys.executable, "-m", "satcore.cli", "plugins", "--json"], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "satcore.cli", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     failed = {f["name"] for f in json.loads(r.stdout)["failed"]}
     for ep in metadata.entry_points(group="satcore"):
         assert ep.value.split(":")[0] in mods or ep.name in failed, ep
 
 
 def test_satcore_help_loads_no_plugin():
-    code = ("import sys\nfrom satcore.cli import main\nsys.argv=['satcore','--help']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n")
+    code = (
+        "import sys\nfrom satcore.cli import main\nsys.argv=['satcore','--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
     mods = _modules_after(code)
     assert _heavy(mods) == []
     eps = [ep.value.split(":")[0] for ep in metadata.entry_points(group="satcore")]

@@ -7,9 +7,9 @@ import pytest
 from satcore.errors import PluginConflictError, UnknownComponentError
 from satcore.plugins import get_plugin_manager
 
-BROKEN = '''
+BROKEN = """
 raise RuntimeError("boom: this plugin is broken on purpose")
-'''
+"""
 
 DUP = '''
 import satcore
@@ -38,8 +38,10 @@ def test_entry_point_discovery_and_load_failure_is_not_fatal(fake_site, h):
     (err,) = [e for e in pm.load_errors if e.name == "broken"]
     assert err.distribution == "satcore-broken"
     assert isinstance(err.exception, RuntimeError)
-    assert str(err) == ("plugin 'broken' (distribution satcore-broken) failed to load: RuntimeError: boom: this "
-                        "plugin is broken on purpose")
+    assert str(err) == (
+        "plugin 'broken' (distribution satcore-broken) failed to load: RuntimeError: boom: this "
+        "plugin is broken on purpose"
+    )
     assert "broken" not in pm.info
 
 

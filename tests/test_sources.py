@@ -32,6 +32,7 @@ def folder_pairs(**kw):
 
 # ------------------------------------------------------------------------------------------ folder-pairs
 
+
 def test_item_ids_nested_symlinks_and_duplicates(tmp_path, h):
     root = tmp_path / "d"
     rng = np.random.default_rng(0)
@@ -58,10 +59,15 @@ def test_item_ids_nested_symlinks_and_duplicates(tmp_path, h):
     assert item.images[0].band_names == ("red", "green", "blue") and item.images[0].crs is None
     assert src.list_problems() == []
     # the engine keeps every one as its own row and writes nested maps
-    res = satcore.run({"version": 1, "source": {"type": "folder-pairs", "root": str(root), "label": None},
-                       "steps": [{"id": "cva", "type": "cva"}], "output": {"dir": str(tmp_path / "o"),
-                                                                            "report": False}},
-                      progress=False)
+    res = satcore.run(
+        {
+            "version": 1,
+            "source": {"type": "folder-pairs", "root": str(root), "label": None},
+            "steps": [{"id": "cva", "type": "cva"}],
+            "output": {"dir": str(tmp_path / "o"), "report": False},
+        },
+        progress=False,
+    )
     assert res.items_ok == 6
     df = pd.read_parquet(tmp_path / "o" / "results.parquet")
     assert sorted(df["item_id"]) == sorted(ids)
@@ -115,8 +121,12 @@ def test_labels_optional(tmp_path, h, pm):
     refs = {r.item_id: r for r in src.list_items()}
     assert set(refs) == {"img000", "img001", "img002"} and src.list_problems() == []
     assert src.load(refs["img001"]).label is None
-    res = satcore.run(h.spec_dict(root, tmp_path / "o", **{}) | {"source": {"type": "folder-pairs", "root": str(
-        root), "labels": "optional"}}, progress=False, pm=pm)
+    res = satcore.run(
+        h.spec_dict(root, tmp_path / "o", **{})
+        | {"source": {"type": "folder-pairs", "root": str(root), "labels": "optional"}},
+        progress=False,
+        pm=pm,
+    )
     assert (res.items_ok, res.items_failed) == (3, 0)
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["class_balance"]["items"] == 2  # only items with truth are scored
@@ -147,7 +157,9 @@ def test_align_reproject_georeferenced_pair(tmp_path, h):
     # error mode (the default) fails the item with a hint
     src = folder_pairs(root=str(root), label=None)
     ref = next(iter(src.list_items()))
-    with pytest.raises(ComponentError, match=r"p\.tif is 20×20 px but .*p\.tif is 24×24 px.*`align: reproject`"):
+    with pytest.raises(
+        ComponentError, match=r"p\.tif is 20×20 px but .*p\.tif is 24×24 px.*`align: reproject`"
+    ):
         src.load(ref)
     src = folder_pairs(root=str(root), label=None, align="reproject")
     it = src.load(ref)
@@ -197,6 +209,7 @@ def test_png_pairs_need_georeference_to_reproject(tmp_path, h):
 
 # ------------------------------------------------------------------------------------------ geotiff-series
 
+
 def utm_forward(lat, lon, lon0):
     """Transverse Mercator (Snyder 1987, eqs. 8-9 to 8-10) on GRS80, independent of PROJ."""
     a, f, k0 = 6378137.0, 1 / 298.257222101, 0.9996
@@ -207,22 +220,43 @@ def utm_forward(lat, lon, lon0):
     t = math.tan(phi) ** 2
     c = ep2 * math.cos(phi) ** 2
     aa = lam * math.cos(phi)
-    m = a * ((1 - e2 / 4 - 3 * e2**2 / 64 - 5 * e2**3 / 256) * phi
-             - (3 * e2 / 8 + 3 * e2**2 / 32 + 45 * e2**3 / 1024) * math.sin(2 * phi)
-             + (15 * e2**2 / 256 + 45 * e2**3 / 1024) * math.sin(4 * phi)
-             - (35 * e2**3 / 3072) * math.sin(6 * phi))
-    x = k0 * n * (aa + (1 - t + c) * aa**3 / 6 + (5 - 18 * t + t * t + 72 * c - 58 * ep2) * aa**5 / 120) + 500000
-    y = k0 * (m + n * math.tan(phi) * (aa**2 / 2 + (5 - t + 9 * c + 4 * c * c) * aa**4 / 24
-                                        + (61 - 58 * t + t * t + 600 * c - 330 * ep2) * aa**6 / 720))
+    m = a * (
+        (1 - e2 / 4 - 3 * e2**2 / 64 - 5 * e2**3 / 256) * phi
+        - (3 * e2 / 8 + 3 * e2**2 / 32 + 45 * e2**3 / 1024) * math.sin(2 * phi)
+        + (15 * e2**2 / 256 + 45 * e2**3 / 1024) * math.sin(4 * phi)
+        - (35 * e2**3 / 3072) * math.sin(6 * phi)
+    )
+    x = (
+        k0 * n * (aa + (1 - t + c) * aa**3 / 6 + (5 - 18 * t + t * t + 72 * c - 58 * ep2) * aa**5 / 120)
+        + 500000
+    )
+    y = k0 * (
+        m
+        + n
+        * math.tan(phi)
+        * (
+            aa**2 / 2
+            + (5 - t + 9 * c + 4 * c * c) * aa**4 / 24
+            + (61 - 58 * t + t * t + 600 * c - 330 * ep2) * aa**6 / 720
+        )
+    )
     return x, y
 
 
 def test_naip_series_locations_windows_and_times(h):
     lat, lon, win = 47.0060, -99.1560, 32
-    src = GeoTiffSeriesSource(GeoTiffSeriesParams.model_validate(
-        {"root": str(h.NAIP), "locations": [{"id": "field", "lat": lat, "lon": lon},
-                                            {"id": "far", "lat": 40.0, "lon": -99.0}],
-         "window": win}))
+    src = GeoTiffSeriesSource(
+        GeoTiffSeriesParams.model_validate(
+            {
+                "root": str(h.NAIP),
+                "locations": [
+                    {"id": "field", "lat": lat, "lon": lon},
+                    {"id": "far", "lat": 40.0, "lon": -99.0},
+                ],
+                "window": win,
+            }
+        )
+    )
     refs = list(src.list_items())
     assert [r.item_id for r in refs] == ["field", "far"]
     files = sorted(h.NAIP.glob("*.tif"))
@@ -233,7 +267,7 @@ def test_naip_series_locations_windows_and_times(h):
     assert item.kind == "series" and len(item.images) == 10
     assert [im.time for im in item.images] == dates
     x, y = utm_forward(lat, lon, -99.0)  # EPSG:26914 is UTM zone 14N (central meridian 99°W) on NAD83/GRS80
-    for im, f in zip(item.images, sorted(files, key=lambda p: p.stem[-8:])):
+    for im, f in zip(item.images, sorted(files, key=lambda p: p.stem[-8:]), strict=True):
         assert im.path == str(f) and str(im.crs) == "EPSG:26914"
         with rasterio.open(f) as ds:
             col, row = (math.floor(v) for v in ~ds.transform * (x, y))
@@ -249,8 +283,9 @@ def test_naip_series_locations_windows_and_times(h):
 
 
 def test_series_without_locations_uses_the_centre_and_bad_dates(tmp_path, h):
-    src = GeoTiffSeriesSource(GeoTiffSeriesParams.model_validate({"root": str(h.NAIP), "pattern": "*2009*.tif",
-                                                                  "window": 8}))
+    src = GeoTiffSeriesSource(
+        GeoTiffSeriesParams.model_validate({"root": str(h.NAIP), "pattern": "*2009*.tif", "window": 8})
+    )
     (ref,) = src.list_items()
     assert ref.item_id == "centre" and 46.9 < ref.meta["lat"] < 47.1 and -99.3 < ref.meta["lon"] < -99.0
     it = src.load(ref)
@@ -263,11 +298,20 @@ def test_series_without_locations_uses_the_centre_and_bad_dates(tmp_path, h):
 
 # ------------------------------------------------------------------------------------------ manifest
 
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_manifest_csv_and_json(tmp_path, h, fmt, pm):
     h.make_pairs(tmp_path / "d", 3)
-    rows = [{"item_id": f"m{i}", "a": f"d/A/img00{i}.png", "b": f"d/B/img00{i}.png",
-             "label": f"d/label/img00{i}.png", "tile": "t0" if i < 2 else "t1"} for i in range(3)]
+    rows = [
+        {
+            "item_id": f"m{i}",
+            "a": f"d/A/img00{i}.png",
+            "b": f"d/B/img00{i}.png",
+            "label": f"d/label/img00{i}.png",
+            "tile": "t0" if i < 2 else "t1",
+        }
+        for i in range(3)
+    ]
     rows.append({"item_id": "scene", "a": "d/A/img000.png", "change": "1"})
     rows.append({"a": "d/A/img001.png", "b": "d/B/img001.png", "time_a": "2019-01-02", "time_b": "20200304"})
     path = tmp_path / f"items.{fmt}"
@@ -302,8 +346,11 @@ def test_manifest_problems(tmp_path):
 def test_repeated_pairs_through_a_manifest_stay_separate(tmp_path, h, pm):
     """The same files listed under distinct ids are distinct items (used by the memory benchmark)."""
     ids = h.make_pairs(tmp_path / "d", 2)
-    rows = [{"item_id": f"r{k}/{i}", "a": f"d/A/{i}.png", "b": f"d/B/{i}.png", "label": f"d/label/{i}.png"}
-            for k in range(3) for i in ids]
+    rows = [
+        {"item_id": f"r{k}/{i}", "a": f"d/A/{i}.png", "b": f"d/B/{i}.png", "label": f"d/label/{i}.png"}
+        for k in range(3)
+        for i in ids
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     spec = h.spec_dict(tmp_path, tmp_path / "o")
     spec["source"] = {"type": "manifest", "path": str(tmp_path / "m.csv")}

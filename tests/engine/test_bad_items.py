@@ -63,11 +63,15 @@ def test_bad_items_are_listed_and_the_rest_finish(tmp_path, h, pm):
     assert errs["corrupt000"]["message"].startswith(f"{root}/A/corrupt000.png: cannot read image (")
     assert "the file may be corrupt or truncated" in errs["corrupt000"]["message"]
     assert errs["trunc"]["message"].startswith(f"{root}/A/trunc.tif: cannot read image (")
-    assert errs["size"]["message"] == (f"{root}/A/size.png is 16×16 px but {root}/B/size.png is 16×20 px; pairs "
-                                       "must share one grid (crop/resample them, or set `align: reproject` for "
-                                       "georeferenced pairs)")
-    assert errs["crs"]["message"].startswith(f"{root}/A/crs.tif has CRS EPSG:32633 but {root}/B/crs.tif has "
-                                             "CRS EPSG:32634; reproject one of them or set `align: reproject`")
+    assert errs["size"]["message"] == (
+        f"{root}/A/size.png is 16×16 px but {root}/B/size.png is 16×20 px; pairs "
+        "must share one grid (crop/resample them, or set `align: reproject` for "
+        "georeferenced pairs)"
+    )
+    assert errs["crs"]["message"].startswith(
+        f"{root}/A/crs.tif has CRS EPSG:32633 but {root}/B/crs.tif has "
+        "CRS EPSG:32634; reproject one of them or set `align: reproject`"
+    )
     assert errs["lonely"]["error_type"] == "MissingPartner"
     assert errs["lonely"]["message"].startswith(f"{root}/A/lonely.png has no partner in {root}/B")
     assert errs["orphan"]["message"] == f"{root}/B/orphan.png has no partner in {root}/A"
@@ -101,7 +105,9 @@ def test_on_error_fail_stops_with_exit_1(tmp_path, h, pm):
     (tmp_path / "d" / "A" / "img001.png").write_bytes(b"not a png")
     spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
     spec["execution"]["on_error"] = "fail"
-    with pytest.raises(RunStopped, match=r"item 'img001' could not be read: .*img001\.png: cannot read image") as ei:
+    with pytest.raises(
+        RunStopped, match=r"item 'img001' could not be read: .*img001\.png: cannot read image"
+    ) as ei:
         satcore.run(spec, progress=False, pm=pm)
     assert ei.value.exit_code == 1
 
@@ -109,8 +115,9 @@ def test_on_error_fail_stops_with_exit_1(tmp_path, h, pm):
 def test_empty_folder_is_a_usage_error(tmp_path, h, pm):
     (tmp_path / "d" / "A").mkdir(parents=True)
     (tmp_path / "d" / "B").mkdir()
-    with pytest.raises(EmptySourceError, match=r"folder-pairs: no images found in .*/d/A \(extensions: \.png"
-                       ) as ei:
+    with pytest.raises(
+        EmptySourceError, match=r"folder-pairs: no images found in .*/d/A \(extensions: \.png"
+    ) as ei:
         satcore.run(h.spec_dict(tmp_path / "d", tmp_path / "o"), progress=False, pm=pm)
     assert ei.value.exit_code == 2
     (tmp_path / "e").mkdir()
@@ -139,5 +146,11 @@ def test_failing_step_fails_only_its_item(tmp_path, h, pm, diff_detector):
     df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("item_id")
     assert df.loc[["img001", "img002", "img003"], "diff.score"].notna().all()
     assert df.loc["img002", "diff.label"] == 1 and df.loc["img001", "diff.label"] == 0
-    assert _errors(tmp_path / "o") == {"img000": {"item_id": "img000", "step": "diff", "error_type":
-                                                  "ComponentError", "message": "img000 is cursed"}}
+    assert _errors(tmp_path / "o") == {
+        "img000": {
+            "item_id": "img000",
+            "step": "diff",
+            "error_type": "ComponentError",
+            "message": "img000 is cursed",
+        }
+    }

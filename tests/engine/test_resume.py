@@ -39,8 +39,12 @@ def test_sigkill_then_resume(tmp_path, h, fake_site):
     ids = h.make_pairs(tmp_path / "data", N, size=8)
     spec = _spec(tmp_path, h, "out", sleep=0.1)
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli("run", str(spec), "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _cli("run", str(spec), "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if len(list((out / "parts").glob("part-*.parquet"))) >= 4:
@@ -61,7 +65,9 @@ def test_sigkill_then_resume(tmp_path, h, fake_site):
     r = subprocess.run(_cli("run", str(spec), "--quiet"), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "is not empty; add --resume" in r.stderr and "Traceback" not in r.stderr
 
-    r = subprocess.run(_cli("run", str(spec), "--quiet", "--resume"), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        _cli("run", str(spec), "--quiet", "--resume"), capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     skipped = len(done_before)
     assert r.stdout.startswith(f"items: {N} ok, 0 failed, {skipped} skipped (already done)")
@@ -81,8 +87,10 @@ def test_sigkill_then_resume(tmp_path, h, fake_site):
     assert r.returncode == 0, r.stderr
     ref = pd.read_parquet(tmp_path / "ref" / "results.parquet")
     pd.testing.assert_frame_equal(df, ref)
-    assert json.loads((out / "metrics.json").read_text())["steps"] == json.loads(
-        (tmp_path / "ref" / "metrics.json").read_text())["steps"]
+    assert (
+        json.loads((out / "metrics.json").read_text())["steps"]
+        == json.loads((tmp_path / "ref" / "metrics.json").read_text())["steps"]
+    )
 
 
 def test_resume_retries_failed_items(tmp_path, h, pm):
@@ -109,8 +117,11 @@ def test_resume_refuses_changed_spec_and_foreign_folder(tmp_path, h, pm):
     h.make_pairs(tmp_path / "d", 2)
     spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
     satcore.run(spec, progress=False, pm=pm)
-    with pytest.raises(ResumeError, match=r"the spec changed since the run in .* began \(spec hash \w+ → \w+\); "
-                       r"resuming would mix results of two specs\. Use --overwrite"):
+    with pytest.raises(
+        ResumeError,
+        match=r"the spec changed since the run in .* began \(spec hash \w+ → \w+\); "
+        r"resuming would mix results of two specs\. Use --overwrite",
+    ):
         satcore.run(spec, {"steps.diff.threshold": 0.9}, progress=False, pm=pm, resume=True)
     # execution settings are not part of the hash
     res = satcore.run(spec, {"execution.batch_size": 1}, progress=False, pm=pm, resume=True)

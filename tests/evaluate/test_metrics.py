@@ -90,8 +90,12 @@ def test_pixel_stats_respect_the_valid_mask():
     s = rng.random((40, 40))
     v = rng.random((40, 40)) < 0.8
     st = PixelStats.from_maps(t, p, s, v, 100)
-    assert [st.tp, st.fp, st.fn, st.tn] == [int(np.sum(t & p & v)), int(np.sum(~t & p & v)),
-                                            int(np.sum(t & ~p & v)), int(np.sum(~t & ~p & v))]
+    assert [st.tp, st.fp, st.fn, st.tn] == [
+        int(np.sum(t & p & v)),
+        int(np.sum(~t & p & v)),
+        int(np.sum(t & ~p & v)),
+        int(np.sum(~t & ~p & v)),
+    ]
     auc, _ = auc_from_hist(st.hist_pos, st.hist_neg)
     assert auc == pytest.approx(roc_auc_score(t[v], quantise(s[v], 100)[1]), abs=1e-12)
 
@@ -99,8 +103,10 @@ def test_pixel_stats_respect_the_valid_mask():
 def test_bootstrap_interval_contains_the_point_estimate():
     rng = np.random.default_rng(0)
     n = 60
-    counts = np.stack([rng.integers(50, 100, n), rng.integers(0, 40, n), rng.integers(0, 40, n),
-                       rng.integers(500, 900, n)], axis=1)
+    counts = np.stack(
+        [rng.integers(50, 100, n), rng.integers(0, 40, n), rng.integers(0, 40, n), rng.integers(500, 900, n)],
+        axis=1,
+    )
     y = rng.integers(0, 2, n)
     yhat = np.where(rng.random(n) < 0.8, y, 1 - y)
     ci = bootstrap_ci(counts, None, (y, yhat), 500, 0)

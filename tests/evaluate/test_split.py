@@ -19,7 +19,7 @@ def test_groups_never_straddle_and_seed_reproduces():
     refs = _refs()
     s1 = assign_splits(refs, 0.3, "tile", seed=7)
     by_tile: dict[str, set[str]] = {}
-    for r, s in zip(refs, s1):
+    for r, s in zip(refs, s1, strict=True):
         by_tile.setdefault(r.meta["tile"], set()).add(s)
     assert all(len(v) == 1 for v in by_tile.values())
     n_test_tiles = sum(v == {"test"} for v in by_tile.values())
@@ -33,7 +33,7 @@ def test_no_group_splits_items_and_no_split_is_all():
     refs = _refs(5, 4)
     s = assign_splits(refs, 0.5, None, seed=0)
     by_tile = {}
-    for r, x in zip(refs, s):
+    for r, x in zip(refs, s, strict=True):
         by_tile.setdefault(r.meta["tile"], set()).add(x)
     assert s.count("test") == 10
     assert any(len(v) == 2 for v in by_tile.values())  # without group_by, crops of a tile may straddle
@@ -56,15 +56,17 @@ def test_engine_split_keeps_levir_tiles_together(tmp_path, levir_dir, h, pm):
     assert df.loc[df["tile"] == "test_2", "split"].nunique() == 1 and (df["tile"] == "test_2").sum() == 2
     spec["output"]["dir"] = str(tmp_path / "o2")
     satcore.run(spec, progress=False, pm=pm)
-    pd.testing.assert_series_equal(pd.read_parquet(tmp_path / "o2" / "results.parquet")["split"],
-                                   df["split"])
+    pd.testing.assert_series_equal(pd.read_parquet(tmp_path / "o2" / "results.parquet")["split"], df["split"])
 
 
 def test_engine_split_on_one_group_is_a_usage_error(tmp_path, h, pm):
     h.make_pairs(tmp_path / "d", 3)
     spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
     spec["evaluate"]["split"] = {"test": 0.3, "group_by": "kind"}
-    with pytest.raises(UsageError, match=r"^<spec>: evaluate\.split: cannot split: every item has the same `kind` "
-                       r"\('pair'\)") as ei:
+    with pytest.raises(
+        UsageError,
+        match=r"^<spec>: evaluate\.split: cannot split: every item has the same `kind` "
+        r"\('pair'\)",
+    ) as ei:
         satcore.run(spec, progress=False, pm=pm)
     assert ei.value.exit_code == 2

@@ -28,8 +28,6 @@ def _no_nan(text):
     return json.loads(text, parse_constant=bad)
 
 
-
-
 def _truth(levir, item_id):
     with rasterio.open(levir / "label" / f"{item_id}.png") as ds:
         return (ds.read() != 0).any(axis=0)
@@ -40,15 +38,20 @@ def _maps(out, item_id):
         arr = ds.read()
         names = ds.descriptions
         dtypes = ds.dtypes
-    return dict(zip(names, arr)), dtypes
+    return dict(zip(names, arr, strict=True)), dtypes
 
 
 @pytest.mark.parametrize("split", [None, {"test": 0.4, "group_by": "tile"}])
 def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
-    spec = {"version": 1, "seed": 3, "source": {"type": "folder-pairs", "root": str(levir_dir)},
-            "steps": [{"id": "cva", "type": "cva"}], "output": {"dir": str(tmp_path / "run"), "report": False},
-            "evaluate": {"bootstrap": 200, **({"split": split} if split else {})},
-            "execution": {"batch_size": 4}}
+    spec = {
+        "version": 1,
+        "seed": 3,
+        "source": {"type": "folder-pairs", "root": str(levir_dir)},
+        "steps": [{"id": "cva", "type": "cva"}],
+        "output": {"dir": str(tmp_path / "run"), "report": False},
+        "evaluate": {"bootstrap": 200, **({"split": split} if split else {})},
+        "execution": {"batch_size": 4},
+    }
     res = satcore.run(spec, progress=False)
     out = tmp_path / "run"
     m = _no_nan((out / "metrics.json").read_text())
@@ -91,7 +94,7 @@ def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
         assert base["pixel"]["f1"] == pytest.approx(f1_score(y, np.ones_like(y)), abs=1e-9)
         assert base["pixel"]["auc"] is None and base["pixel"]["auc_reason"]
         # the per-item columns too
-        for iid, f1_item in zip(rows["item_id"], rows["cva.pixel_f1"]):
+        for iid, f1_item in zip(rows["item_id"], rows["cva.pixel_f1"], strict=True):
             bands, _ = _maps(out, iid)
             t = _truth(levir_dir, iid)
             ref = f1_score(t.ravel(), bands["cva.label"].ravel().astype(bool), zero_division=np.nan)

@@ -24,7 +24,9 @@ def data_root(tmp_path, h):
 
 
 def test_every_problem_at_once_with_lines_paths_and_hints(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps:
@@ -41,15 +43,21 @@ def test_every_problem_at_once_with_lines_paths_and_hints(tmp_path, pm, data_roo
             input: nowhere
         output: {dir: out}
         execution: {batch_sise: 4}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     probs = ei.value.problems
     text = str(ei.value)
     assert text.startswith(f"5 problems in {spec}")
     by_path = {p.split(" ")[1].rstrip(":"): p for p in probs}
-    assert set(by_path) == {"steps[0].treshold", "steps[1].type", "steps[2].threshold", "steps[3].input",
-                            "execution.batch_sise"}
+    assert set(by_path) == {
+        "steps[0].treshold",
+        "steps[1].type",
+        "steps[2].threshold",
+        "steps[3].input",
+        "execution.batch_sise",
+    }
     # misspelt key: line of the key, did-you-mean from the params model
     assert by_path["steps[0].treshold"].startswith(f"{spec}:6 ")
     assert "unknown key — did you mean 'threshold'?" in by_path["steps[0].treshold"]
@@ -69,36 +77,48 @@ def test_every_problem_at_once_with_lines_paths_and_hints(tmp_path, pm, data_roo
 
 
 def test_unknown_type_suggests_uninstalled_plugin_with_install_hint(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps: [{id: probs, type: clip-zeroshoot}]
         output: {dir: out}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     (msg,) = ei.value.problems
     assert msg.startswith(f"{spec}:3 steps[0].type: unknown step type 'clip-zeroshoot'")
     # the catalogue in registry.yaml names the plugin that provides it and how to install it
-    assert "did you mean 'clip-zeroshot'? (provided by satcore-clip: pip install -e plugins/satcore-clip)" in msg
+    assert (
+        "did you mean 'clip-zeroshot'? (provided by satcore-clip: pip install -e plugins/satcore-clip)" in msg
+    )
 
 
 def test_unknown_source_type_and_nothing_close(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pair, root: data}
         steps: [{type: zzzzqqq}]
         output: {dir: out}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     p = ei.value.problems
-    assert any("source.type: unknown source type 'folder-pair' — did you mean 'folder-pairs'?" in x for x in p)
+    assert any(
+        "source.type: unknown source type 'folder-pair' — did you mean 'folder-pairs'?" in x for x in p
+    )
     assert any("unknown step type 'zzzzqqq'; installed: test-diff" in x for x in p)
 
 
 def test_step_input_defined_later_and_duplicate_ids(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps:
@@ -106,7 +126,8 @@ def test_step_input_defined_later_and_duplicate_ids(tmp_path, pm, data_root):
           - {id: y, type: test-diff}
           - {id: y, type: test-diff}
         output: {dir: out}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     p = ei.value.problems
@@ -128,12 +149,15 @@ def test_missing_required_keys_and_bad_yaml(tmp_path, pm):
 
 
 def test_paths_are_relative_to_the_spec_file(tmp_path, pm, data_root, monkeypatch):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps: [{type: test-diff}]
         output: {dir: runs/x}
-        """)
+        """,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -141,65 +165,94 @@ def test_paths_are_relative_to_the_spec_file(tmp_path, pm, data_root, monkeypatc
     assert p.source_params.root == data_root
     assert p.spec.output.dir == tmp_path / "runs" / "x"
     # a root that does not exist names the resolved path
-    spec2 = _write(tmp_path, """
+    spec2 = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: nodata}
         steps: [{type: test-diff}]
         output: {dir: out}
-        """, "p2.yaml")
-    with pytest.raises(SpecError, match=rf"p2\.yaml:2 source\.root: value error, folder {tmp_path}/nodata does not"):
+        """,
+        "p2.yaml",
+    )
+    with pytest.raises(
+        SpecError, match=rf"p2\.yaml:2 source\.root: value error, folder {tmp_path}/nodata does not"
+    ):
         load_pipeline(spec2, pm=pm)
 
 
 def test_env_expansion(tmp_path, pm, data_root, monkeypatch):
     monkeypatch.setenv("SATCORE_TEST_DATA", str(data_root))
     monkeypatch.delenv("SATCORE_TEST_UNSET", raising=False)
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: "${SATCORE_TEST_DATA}"}
         steps: [{type: test-diff}]
         output: {dir: "${SATCORE_TEST_UNSET:-runs}/out"}
-        """)
+        """,
+    )
     p = load_pipeline(spec, pm=pm)
     assert p.source_params.root == data_root
     assert p.spec.output.dir == tmp_path / "runs" / "out"
-    spec2 = _write(tmp_path, """
+    spec2 = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps: [{type: test-diff}]
         output: {dir: "${SATCORE_TEST_UNSET}"}
-        """, "p2.yaml")
+        """,
+        "p2.yaml",
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec2, pm=pm)
-    assert any(x.startswith(f"{spec2}:4 output.dir: environment variable ${{SATCORE_TEST_UNSET}} is not set")
-               for x in ei.value.problems)
+    assert any(
+        x.startswith(f"{spec2}:4 output.dir: environment variable ${{SATCORE_TEST_UNSET}} is not set")
+        for x in ei.value.problems
+    )
 
 
 def test_set_overrides_by_dotted_path_and_step_id(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps:
           - {id: first, type: test-diff}
           - {id: change, type: test-diff, threshold: 0.2}
         output: {dir: out}
-        """)
-    ov = parse_overrides(["steps.change.threshold=0.4", "execution.batch_size=3", "name=renamed",
-                          "steps.0.threshold=0.7"])
-    assert ov == {"steps.change.threshold": 0.4, "execution.batch_size": 3, "name": "renamed",
-                  "steps.0.threshold": 0.7}
+        """,
+    )
+    ov = parse_overrides(
+        ["steps.change.threshold=0.4", "execution.batch_size=3", "name=renamed", "steps.0.threshold=0.7"]
+    )
+    assert ov == {
+        "steps.change.threshold": 0.4,
+        "execution.batch_size": 3,
+        "name": "renamed",
+        "steps.0.threshold": 0.7,
+    }
     p = load_pipeline(spec, ov, pm=pm)
     assert p.step("change").params.threshold == 0.4
     assert p.step("first").params.threshold == 0.7
     assert p.spec.execution.batch_size == 3 and p.name == "renamed"
-    with pytest.raises(SpecError, match=r"--set steps\.chnage\.threshold: no step with id 'chnage' — did you "
-                       r"mean 'change'\?"):
+    with pytest.raises(
+        SpecError,
+        match=r"--set steps\.chnage\.threshold: no step with id 'chnage' — did you "
+        r"mean 'change'\?",
+    ):
         load_pipeline(spec, {"steps.chnage.threshold": 1}, pm=pm)
     with pytest.raises(SpecError, match="expected KEY=VALUE"):
         parse_overrides(["novalue"])
     # an override that breaks the spec is reported like a spec problem
-    with pytest.raises(SpecError, match=r"steps\[1\]\.threshold: input should be greater than 0|"
-                       r"steps\[1\]\.threshold: .*greater than 0"):
+    with pytest.raises(
+        SpecError,
+        match=r"steps\[1\]\.threshold: input should be greater than 0|"
+        r"steps\[1\]\.threshold: .*greater than 0",
+    ):
         load_pipeline(spec, {"steps.change.threshold": -1}, pm=pm)
     # apply_overrides does not touch its input
     raw = {"steps": [{"id": "a", "type": "x"}]}
@@ -207,12 +260,15 @@ def test_set_overrides_by_dotted_path_and_step_id(tmp_path, pm, data_root):
 
 
 def test_spec_hash_ignores_output_and_execution(tmp_path, pm, data_root):
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps: [{id: d, type: test-diff}]
         output: {dir: out}
-        """)
+        """,
+    )
     base = load_pipeline(spec, pm=pm).spec_hash()
     assert load_pipeline(spec, {"execution.batch_size": 2, "output.dir": "o2"}, pm=pm).spec_hash() == base
     assert load_pipeline(spec, {"steps.d.threshold": 0.5}, pm=pm).spec_hash() != base
@@ -236,8 +292,12 @@ def test_schema_is_valid_json_schema_with_component_params(pm):
 
     jsonschema.Draft202012Validator.check_schema(schema)
     v = jsonschema.Draft202012Validator(schema)
-    good = {"version": 1, "source": {"type": "folder-pairs", "root": "data"},
-            "steps": [{"id": "d", "type": "test-diff", "threshold": 0.3}], "output": {"dir": "out"}}
+    good = {
+        "version": 1,
+        "source": {"type": "folder-pairs", "root": "data"},
+        "steps": [{"id": "d", "type": "test-diff", "threshold": 0.3}],
+        "output": {"dir": "out"},
+    }
     assert list(v.iter_errors(good)) == []
     bad = {**good, "steps": [{"id": "d", "type": "test-diff", "treshold": 0.3}]}
     assert list(v.iter_errors(bad))
@@ -261,22 +321,35 @@ def test_step_whose_input_lacks_what_it_consumes(tmp_path, pm, data_root, h):
         consumes: ClassVar[tuple[str, ...]] = ("pair",)
         produces: ClassVar[tuple[str, ...]] = ("probabilities",)
 
-    pm.register_plugin(h.plugin_module("fake_probs", satcore_register_detectors=[ProbsDetector],
-                                       satcore_register_extractors=[ProbsExtractor]), "probs")
-    spec = _write(tmp_path, """
+    pm.register_plugin(
+        h.plugin_module(
+            "fake_probs",
+            satcore_register_detectors=[ProbsDetector],
+            satcore_register_extractors=[ProbsExtractor],
+        ),
+        "probs",
+    )
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps:
           - {id: change, type: needs-probs}
         output: {dir: out}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     (msg,) = ei.value.problems
-    assert msg == (f"{spec}:4 steps[0].type: 'needs-probs' consumes ['probabilities'] but 'source' produces "
-                   "['mask', 'pair']")
+    assert msg == (
+        f"{spec}:4 steps[0].type: 'needs-probs' consumes ['probabilities'] but 'source' produces "
+        "['mask', 'pair']"
+    )
     # with the producer upstream the input defaults to it
-    spec = _write(tmp_path, """
+    spec = _write(
+        tmp_path,
+        """
         version: 1
         source: {type: folder-pairs, root: data}
         steps:
@@ -284,11 +357,19 @@ def test_step_whose_input_lacks_what_it_consumes(tmp_path, pm, data_root, h):
           - {id: change, type: needs-probs}
           - {id: again, type: needs-probs, input: source}
         output: {dir: out}
-        """, "p2.yaml")
+        """,
+        "p2.yaml",
+    )
     with pytest.raises(SpecError) as ei:
         load_pipeline(spec, pm=pm)
     (msg,) = ei.value.problems
-    assert msg == (f"{spec}:6 steps[2].input: 'needs-probs' consumes ['probabilities'] but 'source' produces "
-                   "['mask', 'pair']; steps that do: probs")
+    assert msg == (
+        f"{spec}:6 steps[2].input: 'needs-probs' consumes ['probabilities'] but 'source' produces "
+        "['mask', 'pair']; steps that do: probs"
+    )
     p = load_pipeline(spec, {"steps.again.input": "probs"}, pm=pm)
-    assert [(s.id, s.input) for s in p.steps] == [("probs", "source"), ("change", "probs"), ("again", "probs")]
+    assert [(s.id, s.input) for s in p.steps] == [
+        ("probs", "source"),
+        ("change", "probs"),
+        ("again", "probs"),
+    ]
