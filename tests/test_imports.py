@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torchvision", "open_clip", "transformers", "diffusers", "xgboost")
 
 
@@ -63,3 +65,26 @@ def test_satcore_help_loads_no_plugin():
     assert _heavy(mods) == []
     eps = [ep.value.split(":")[0] for ep in metadata.entry_points(group="satcore")]
     assert not [m for m in eps if m in mods]
+
+
+def test_validate_examples_loads_no_model():
+    """`satcore validate` on each example whose components are installed: no torch, so no model loads."""
+    import yaml
+
+    from satcore.plugins import get_plugin_manager
+
+    pm = get_plugin_manager(fresh=True)
+    installed = {n for kind in pm.catalogue().values() for n in kind}
+    examples = sorted((REPO / "examples").glob("*.yaml"))
+    runnable = [
+        p for p in examples if {s["type"] for s in yaml.safe_load(p.read_text())["steps"]} <= installed
+    ]
+    assert REPO / "examples" / "quickstart.yaml" in runnable
+    for p in runnable:
+        code = (
+            "import sys\nfrom satcore.cli import main\n"
+            f"sys.argv=['satcore','validate',{str(p)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        )
+        mods = _modules_after(code)
+        assert _heavy(mods) == [], p
