@@ -392,7 +392,8 @@ class ImageDiffDetector(_ThresholdDetector):
 
     def magnitude(self, item: Any) -> np.ndarray:
         """``|mean(B) - mean(A)|`` after normalisation."""
-        a, b = normalise_pair(*item.pair_arrays(np.float64), self.params.normalise)
+        a, b = item.pair_arrays(np.float64)
+        a, b = normalise_pair(a, b, self.params.normalise)
         return absmean_difference(a, b)
 
 
@@ -405,7 +406,8 @@ class CVADetector(_ThresholdDetector):
 
     def magnitude(self, item: Any) -> np.ndarray:
         """``||B - A||`` over bands after normalisation."""
-        a, b = normalise_pair(*item.pair_arrays(np.float64), self.params.normalise)
+        a, b = item.pair_arrays(np.float64)
+        a, b = normalise_pair(a, b, self.params.normalise)
         return cva_magnitude(a, b)
 
 
@@ -419,7 +421,8 @@ class PCAKMeansDetector(_ClassicDetector):
     def detect(self, item: Any) -> Detection:
         """Difference image → PCA eigenvector space → k-means → change cluster."""
         p = self.params
-        a, b = normalise_pair(*item.pair_arrays(np.float64), p.normalise)
+        a, b = item.pair_arrays(np.float64)
+        a, b = normalise_pair(a, b, p.normalise)
         diff = cva_magnitude(a, b) if p.difference == "cva" else absmean_difference(a, b)
         diff = smooth(diff, p.smooth)
         score, label, info = pca_kmeans_change(
