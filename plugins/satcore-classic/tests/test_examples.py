@@ -119,3 +119,19 @@ def test_landsat_index_diff_uses_the_named_bands(landsat):
     assert set(table["ndvi-diff.indices"]) == {"ndvi"}
     assert set(table["index-diff.indices"]) == {"ndvi,ndwi,ndbi"}
     assert pd.api.types.is_numeric_dtype(table["index-diff.score"])
+
+
+def test_index_diff_on_rgb_pairs_lists_each_item_with_the_fix(tmp_path):
+    levir = EXAMPLES / "data" / "levir-cd"
+    spec = {
+        "version": 1,
+        "name": "rgb-index",
+        "source": {"type": "folder-pairs", "root": str(levir), "list": str(levir / "list" / "demo.txt")},
+        "steps": [{"id": "ndvi", "type": "index-diff", "index": "ndvi"}],
+        "output": {"dir": str(tmp_path / "run"), "maps": False, "report": False},
+    }
+    res = satcore.run(spec, progress=False)
+    assert res.exit_code == 0 and res.items_ok == 0 and res.items_failed == 7
+    for e in res.errors():
+        assert e["step"] == "ndvi" and e["error_type"] == "ComponentError"
+        assert "missing: nir" in e["message"] and "`bands:` on the source" in e["message"]
