@@ -140,14 +140,99 @@ def _percentiles(vals: np.ndarray) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+class ItemBootstrap:
+    """95% percentile intervals over items by the Poisson bootstrap, accumulated one item at a time.
+
+    Each resample weighs every item by a Poisson(1) draw (the streaming form of resampling items with
+    replacement), so memory is ``resamples × (4 + 4 + 2·bins)`` numbers whatever the number of items. An
+    item's weights come from ``(seed, item_id)``, so the intervals do not depend on the order items arrive
+    in (a resumed run gives the same intervals as an uninterrupted one).
+    """
+
+    def __init__(self, n_boot: int, seed: int) -> None:
+        self.n_boot = n_boot
+        self.seed = seed
+        self.n = 0
+        self.counts: np.ndarray | None = None
+        self.pos: np.ndarray | None = None
+        self.neg: np.ndarray | None = None
+        self.image: np.ndarray | None = None
+
+    def weights(self, key: str) -> np.ndarray:
+        """The item's weight in each resample."""
+        import zlib
+
+        rng = np.random.default_rng([self.seed, zlib.crc32(key.encode("utf-8"))])
+        return rng.poisson(1.0, self.n_boot).astype(np.float64)
+
+    def add(self, key: str, counts: Any = None, hist: tuple[np.ndarray, np.ndarray] | None = None,
+            image: tuple[int, int] | None = None) -> None:
+        """Add one item: ``[tp, fp, fn, tn]``, ``(positive, negative)`` score histograms, ``(y, y_pred)``."""
+        self.n += 1
+        if self.n_boot <= 0 or (counts is None and hist is None and image is None):
+            return
+        w = self.weights(key)
+        if counts is not None:
+            c = np.asarray(counts, dtype=np.float64)
+            if self.counts is None:
+                self.counts = np.zeros((self.n_boot, 4))
+            self.counts += np.outer(w, c)
+        if hist is not None:
+            pos, neg = (np.asarray(x) for x in hist)
+            if self.pos is None or self.neg is None:
+                self.pos, self.neg = np.zeros((self.n_boot, pos.size)), np.zeros((self.n_boot, neg.size))
+            for acc, h in ((self.pos, pos), (self.neg, neg)):
+                nz = np.flatnonzero(h)  # most items fill few bins
+                acc[:, nz] += np.outer(w, h[nz])
+        if image is not None:
+            y, yhat = int(image[0]), int(image[1])
+            cell = np.array([y * yhat, (1 - y) * yhat, y * (1 - yhat), (1 - y) * (1 - yhat)], np.float64)
+            if self.image is None:
+                self.image = np.zeros((self.n_boot, 4))
+            self.image += np.outer(w, cell)
+
+    def result(self) -> dict[str, Any]:
+        """Intervals in the ``ci95`` layout of metrics.json."""
+        if self.n_boot <= 0 or self.n < 2:
+            return {"reason": "fewer than 2 items" if self.n < 2 else "bootstrap disabled"}
+        out: dict[str, Any] = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.counts is not None:
+                tp, fp, fn, tn = self.counts.T
+                nn = tp + fp + fn + tn
+                po = (tp + tn) / nn
+                pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (nn * nn)
+                out["pixel"] = {k: _percentiles(v) for k, v in {
+                    "f1": 2 * tp / (2 * tp + fp + fn), "iou": tp / (tp + fp + fn),
+                    "precision": tp / (tp + fp), "recall": tp / (tp + fn),
+                    "kappa": (po - pe) / (1 - pe)}.items()}
+            if self.pos is not None and self.neg is not None:
+                aucs = np.array([auc_from_hist(self.pos[b], self.neg[b])[0] or np.nan
+                                 for b in range(self.n_boot)])
+                out.setdefault("pixel", {})["auc"] = _percentiles(aucs)
+            if self.image is not None:
+                tp, fp, fn, tn = self.image.T
+                out["image"] = {
+                    "accuracy": _percentiles((tp + tn) / (tp + fp + fn + tn)),
+                    "precision": _percentiles(tp / (tp + fp)),
+                    "recall": _percentiles(tp / (tp + fn)),
+                    "f1": _percentiles(2 * tp / (2 * tp + fp + fn)),
+                }
+        out["resamples"] = self.n_boot
+        out["unit"] = "items"
+        out["method"] = "poisson"
+        return out
+
+
 def bootstrap_ci(
     counts: np.ndarray | None,
     hists: tuple[np.ndarray, np.ndarray] | None,
     image: tuple[np.ndarray, np.ndarray] | None,
     n_boot: int,
     seed: int,
+    keys: list[str] | None = None,
 ) -> dict[str, Any]:
-    """95% percentile intervals by resampling items with replacement.
+    """95% intervals over items from per-item arrays (see :class:`ItemBootstrap`).
 
     Args:
         counts: ``(n_items, 4)`` per-item tp, fp, fn, tn, or None.
@@ -155,51 +240,13 @@ def bootstrap_ci(
         image: ``(y_true, y_pred)`` per item, or None.
         n_boot: resamples.
         seed: RNG seed.
+        keys: item ids (default: the item's position).
     """
-    out: dict[str, Any] = {}
     n = len(counts) if counts is not None else len(image[0]) if image is not None else 0
-    if n_boot <= 0 or n < 2:
-        return {"reason": "fewer than 2 items" if n < 2 else "bootstrap disabled"}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    w = np.zeros((n_boot, n))
-    for b in range(n_boot):  # resample weights: how often each item was drawn
-        w[b] = np.bincount(idx[b], minlength=n)
-    if counts is not None and counts.size:
-        tp, fp, fn, tn = (w @ counts.astype(np.float64)).T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f1 = 2 * tp / (2 * tp + fp + fn)
-            iou = tp / (tp + fp + fn)
-            prec = tp / (tp + fp)
-            rec = tp / (tp + fn)
-            nn = tp + fp + fn + tn
-            po = (tp + tn) / nn
-            pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (nn * nn)
-            kappa = (po - pe) / (1 - pe)
-        out["pixel"] = {k: _percentiles(v) for k, v in
-                        {"f1": f1, "iou": iou, "precision": prec, "recall": rec, "kappa": kappa}.items()}
-        if hists is not None:
-            pos, neg = hists
-            if pos.size * n_boot <= 5e8:
-                P, N = w @ pos.astype(np.float64), w @ neg.astype(np.float64)
-                aucs = np.array([auc_from_hist(P[b], N[b])[0] or np.nan for b in range(n_boot)])
-                out["pixel"]["auc"] = _percentiles(aucs)
-            else:
-                out["pixel"]["auc"] = None
-                out["pixel"]["auc_reason"] = "too many items × bins for an AUC bootstrap"
-    if image is not None:
-        y, yhat = (np.asarray(a, dtype=np.float64) for a in image)
-        tp = w @ (y * yhat)
-        fp = w @ ((1 - y) * yhat)
-        fn = w @ (y * (1 - yhat))
-        tn = w @ ((1 - y) * (1 - yhat))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["image"] = {
-                "accuracy": _percentiles((tp + tn) / (tp + fp + fn + tn)),
-                "precision": _percentiles(tp / (tp + fp)),
-                "recall": _percentiles(tp / (tp + fn)),
-                "f1": _percentiles(2 * tp / (2 * tp + fp + fn)),
-            }
-    out["resamples"] = n_boot
-    out["unit"] = "items"
-    return out
+    boot = ItemBootstrap(n_boot, seed)
+    for i in range(n):
+        boot.add(keys[i] if keys is not None else str(i),
+                 counts[i] if counts is not None else None,
+                 (hists[0][i], hists[1][i]) if hists is not None else None,
+                 (image[0][i], image[1][i]) if image is not None else None)
+    return boot.result()

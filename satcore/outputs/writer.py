@@ -11,8 +11,8 @@ import numpy as np
 
 from satcore.components import Detector
 from satcore.evaluate.metrics import (
+    ItemBootstrap,
     PixelStats,
-    bootstrap_ci,
     confusion_metrics,
     image_metrics,
     pixel_metrics,
@@ -26,41 +26,42 @@ SPLIT_ORDER = ("all", "train", "test")
 
 
 class _Acc:
-    """Per (step, split): pooled pixel stats and per-item rows for the bootstrap."""
+    """Per (step, split): pooled pixel stats, image labels and a streaming bootstrap (constant memory).
 
-    def __init__(self, bins: int) -> None:
+    The pooled sums are integers and each item's bootstrap weights come from its id, so the result does not
+    depend on the order items arrive in (executor, batches, --resume).
+    """
+
+    def __init__(self, bins: int, n_boot: int, seed: int) -> None:
         self.bins = bins
         self.total = PixelStats(hist_pos=np.zeros(bins, np.int64), hist_neg=np.zeros(bins, np.int64))
-        self.counts: list[list[int]] = []
         self.has_counts = False
         self.has_hist = False
-        self.hp: list[np.ndarray] = []
-        self.hn: list[np.ndarray] = []
-        self.keep_hists = True
         self.y: list[int] = []
         self.yhat: list[int] = []
+        self.boot = ItemBootstrap(n_boot, seed)
 
-    def add_pixels(self, counts: Any, hp: Any, hn: Any) -> None:
+    def add_item(self, item_id: str, truth: int, pred: Any, counts: Any, hp: Any, hn: Any) -> None:
         from satcore.engine.runner import dense_hist
 
+        c = hist = image = None
+        if pred is not None:
+            image = (truth, int(pred))
+            self.y.append(truth)
+            self.yhat.append(int(pred))
         if counts is not None:
             c = [int(x) for x in counts]
             self.total.tp += c[0]
             self.total.fp += c[1]
             self.total.fn += c[2]
             self.total.tn += c[3]
-            self.counts.append(c)
             self.has_counts = True
         if hp is not None:
-            p, n = dense_hist(hp, self.bins), dense_hist(hn, self.bins)
-            self.total.hist_pos += p  # type: ignore[operator]
-            self.total.hist_neg += n  # type: ignore[operator]
+            hist = (dense_hist(hp, self.bins), dense_hist(hn, self.bins))
+            self.total.hist_pos += hist[0]
+            self.total.hist_neg += hist[1]
             self.has_hist = True
-            if self.keep_hists:
-                self.hp.append(p)
-                self.hn.append(n)
-                if len(self.hp) * self.bins > 2e7:  # bound memory; the AUC interval is then left out
-                    self.keep_hists, self.hp, self.hn = False, [], []
+        self.boot.add(item_id, c, hist, image)
 
 
 def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) -> dict[str, Any]:
@@ -103,36 +104,35 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
     """metrics.json in the DESIGN.md layout; ``None`` when no item has truth."""
     bins = pipeline.spec.evaluate.bins
     det_ids = [s.id for s, c in engine.steps if isinstance(c, Detector)]
-    acc: dict[tuple[str, str], _Acc] = defaultdict(lambda: _Acc(bins))
+    acc: dict[tuple[str, str], _Acc] = defaultdict(
+        lambda: _Acc(bins, pipeline.spec.evaluate.bootstrap, pipeline.spec.seed))
     truth_items: dict[str, list[int]] = defaultdict(list)
     truth_px: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     thresholds: dict[str, set[float]] = defaultdict(set)
-    records: list[dict[str, Any]] = []
+    # streamed part by part: pooled sums are integer, and each item's bootstrap weights come from its id, so
+    # the result does not depend on executor/batch order and memory does not grow with the dataset
     for df in journal.iter_final():
-        if "_truth" in df.columns:
-            records += [r for r in df.to_dict("records") if r.get("error") is None]
-    # item order, not executor/batch order, so bootstrap draws are the same on every executor
-    records.sort(key=lambda r: str(r["item_id"]))
-    for rec in records:
-        if rec.get("error") is not None or rec.get("_truth") is None or _isnan(rec.get("_truth")):
+        if "_truth" not in df.columns:
             continue
-        split = rec.get("split") or "all"
-        truth_items[split].append(int(rec["_truth"]))
-        tp = rec.get("_truth_px")
-        if tp is not None and not _isnan(tp):
-            truth_px[split][0] += int(tp[0])
-            truth_px[split][1] += int(tp[1])
-        for sid in det_ids:
-            a = acc[(sid, split)]
-            pred = rec.get(f"_pred.{sid}")
-            if pred is not None and not _isnan(pred):
-                a.y.append(int(rec["_truth"]))
-                a.yhat.append(int(pred))
-            thr = rec.get(f"{sid}.threshold")
-            if thr is not None and not _isnan(thr):
-                thresholds[sid].add(float(thr))
-            c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
-            a.add_pixels(None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
+        for rec in df.to_dict("records"):
+            if not _ok(rec.get("error")) or rec.get("_truth") is None or _isnan(rec.get("_truth")):
+                continue
+            split = rec.get("split") or "all"
+            truth = int(rec["_truth"])
+            truth_items[split].append(truth)
+            tp = rec.get("_truth_px")
+            if tp is not None and not _isnan(tp):
+                truth_px[split][0] += int(tp[0])
+                truth_px[split][1] += int(tp[1])
+            for sid in det_ids:
+                pred = rec.get(f"_pred.{sid}")
+                thr = rec.get(f"{sid}.threshold")
+                if thr is not None and not _isnan(thr):
+                    thresholds[sid].add(float(thr))
+                c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
+                acc[(sid, split)].add_item(
+                    str(rec["item_id"]), truth, None if pred is None or _isnan(pred) else pred,
+                    None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
     if not truth_items:
         return None
     splits = [s for s in SPLIT_ORDER if s in truth_items]
@@ -162,7 +162,6 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
             base["pixel_reason"] = "no pixel truth"
         base["image"]["threshold"] = None
         out["baseline"][s] = base
-    seed = pipeline.spec.seed
     for sid in det_ids:
         per_split: dict[str, Any] = {}
         thr = thresholds.get(sid)
@@ -184,17 +183,15 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
             else:
                 entry["pixel"] = None
                 entry["pixel_reason"] = "the step writes no change map" if truth_px[s][1] else "no pixel truth"
-            hists = (np.stack(a.hp), np.stack(a.hn)) if a.has_hist and a.keep_hists and a.hp and len(
-                a.hp) == len(a.counts or a.hp) else None
-            entry["ci95"] = bootstrap_ci(
-                np.asarray(a.counts) if a.has_counts else None,
-                hists,
-                (np.asarray(a.y), np.asarray(a.yhat)) if a.y else None,
-                pipeline.spec.evaluate.bootstrap, seed,
-            )
+            entry["ci95"] = a.boot.result()
             per_split[s] = entry
         out["steps"][sid] = per_split
     return out
+
+
+def _ok(err: Any) -> bool:
+    """A journal row without error (pandas shows a missing error as None or NaN)."""
+    return not isinstance(err, str)
 
 
 def _str_or_none(x: Any) -> str | None:

@@ -146,6 +146,10 @@ def test_failing_step_fails_only_its_item(tmp_path, h, pm, diff_detector):
     df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("item_id")
     assert df.loc[["img001", "img002", "img003"], "diff.score"].notna().all()
     assert df.loc["img002", "diff.label"] == 1 and df.loc["img001", "diff.label"] == 0
+    # and they count in the metrics (regression: pandas reads a missing error next to a failed row as NaN, and
+    # the metrics took NaN for an error)
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["class_balance"]["items"] == 5 and m["steps"]["diff"]["all"]["n_items"] == 5
     assert _errors(tmp_path / "o") == {
         "img000": {
             "item_id": "img000",

@@ -21,6 +21,7 @@ def _spec(tmp_path, h, out, sleep):
     d = h.spec_dict("data", out, step="slow-diff")
     d["steps"][0]["sleep"] = sleep
     d["execution"]["batch_size"] = 2
+    d["evaluate"]["bootstrap"] = 100  # intervals too must not depend on the order items were processed in
     p = tmp_path / f"{out}.yaml"
     p.write_text(yaml.safe_dump(d))
     return p

@@ -123,3 +123,34 @@ def test_bootstrap_interval_contains_the_point_estimate():
     assert bootstrap_ci(counts[:1], None, None, 100, 0) == {"reason": "fewer than 2 items"}
     # same seed, same interval
     assert bootstrap_ci(counts, None, (y, yhat), 500, 0) == ci
+
+
+def test_streaming_bootstrap_is_order_free_and_constant_memory():
+    from satcore.evaluate.metrics import ItemBootstrap
+
+    rng = np.random.default_rng(5)
+    n, bins = 80, 50
+    ids = [f"item{i}" for i in range(n)]
+    counts = rng.integers(0, 500, (n, 4))
+    pos, neg = rng.integers(0, 20, (n, bins)), rng.integers(0, 40, (n, bins))
+    y, yhat = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    a = bootstrap_ci(counts, (pos, neg), (y, yhat), 300, 1, keys=ids)
+    order = rng.permutation(n)
+    b = bootstrap_ci(
+        counts[order], (pos[order], neg[order]), (y[order], yhat[order]), 300, 1, keys=[ids[i] for i in order]
+    )
+    assert a == b  # the same intervals whatever order the items arrive in
+    assert bootstrap_ci(counts, (pos, neg), (y, yhat), 300, 2, keys=ids) != a  # the seed matters
+    # the AUC interval contains the pooled AUC
+    auc, _ = auc_from_hist(pos.sum(0), neg.sum(0))
+    lo, hi = a["pixel"]["auc"]
+    assert lo < auc < hi
+    assert a["method"] == "poisson" and a["resamples"] == 300
+    # state is resamples × bins, not items × bins
+    boot = ItemBootstrap(100, 0)
+    for i in range(n):
+        boot.add(ids[i], counts[i], (pos[i], neg[i]), (y[i], yhat[i]))
+    assert boot.pos.shape == (100, bins) and boot.counts.shape == (100, 4) and boot.image.shape == (100, 4)
+    # each resample's weights average 1 per item (a bootstrap over items)
+    w = np.stack([boot.weights(k) for k in ids])
+    assert abs(w.mean() - 1) < 0.05
