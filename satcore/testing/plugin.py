@@ -24,17 +24,20 @@ def satcore_pm() -> Iterator[SatcorePluginManager]:
     """A fresh plugin manager with the built-ins and no entry points, installed as the process-wide one.
 
     The previous manager is restored afterwards. Register test plugins with ``satcore_pm.register_plugin``
-    or the ``register_components`` fixture.
+    or the ``register_components`` fixture. The cached model registry is dropped before and after, so model
+    aliases registered by test plugins are seen during the test and do not leak out of it.
     """
-    from satcore import plugins
+    from satcore import plugins, registry
 
     previous = plugins._DEFAULT
     pm = plugins.get_plugin_manager(fresh=True, entrypoints=False)
     plugins.set_plugin_manager(pm)
+    registry._cached_registry.cache_clear()
     try:
         yield pm
     finally:
         plugins.set_plugin_manager(previous)
+        registry._cached_registry.cache_clear()
 
 
 @pytest.fixture

@@ -185,10 +185,28 @@ def test_component_hooks_feed_the_catalogue_and_a_pipeline(every_hook, run_pipel
 
 
 def test_model_alias_hook_adds_but_never_overrides(every_hook):
+    from satcore.registry import get_registry
+
+    assert "hooks-test-model" in get_registry().models  # the cached registry sees the test plugin
     reg = Registry.load()
     assert reg.models["hooks-test-model"]["licence"] == "test"
     assert reg.origins["hooks-test-model"] == "plugin every-hook"
     assert reg.origins["clip-vit-b32"] == "satcore"
+
+
+def test_test_aliases_do_not_leak_into_the_cached_registry():
+    # runs right after the test above (file order); without satcore_pm dropping the cache at teardown the
+    # alias registered there would still be in the cached registry
+    from satcore import plugins, registry
+    from satcore.registry import get_registry
+
+    previous = plugins._DEFAULT
+    plugins.set_plugin_manager(plugins.get_plugin_manager(fresh=True, entrypoints=False))
+    try:
+        assert "hooks-test-model" not in get_registry().models
+    finally:
+        plugins.set_plugin_manager(previous)
+        registry._cached_registry.cache_clear()
 
 
 def test_locate_weights_hook_is_the_last_search_step(every_hook, tmp_path, monkeypatch):
@@ -206,3 +224,4 @@ def test_register_commands_hook_adds_a_cli_command(every_hook, capsys):
         main(["hooks-hello", "world"])
     assert exc.value.code == 0
     assert capsys.readouterr().out == "hello world from a plugin\n"
+
