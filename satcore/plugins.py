@@ -95,6 +95,12 @@ class SatcorePluginManager(pluggy.PluginManager):
                 self.register_plugin(module, ep.name, dist_name, version)
             except Exception as exc:  # a broken plugin must not take the host down (llm#1280)
                 self.load_errors.append(PluginLoadError(ep.name, dist_name, exc))
+                continue
+            try:
+                self.check_pending()  # a misspelt hook name fails this plugin only, with a hint
+            except pluggy.PluginValidationError as exc:
+                self.unregister_plugin(ep.name)
+                self.load_errors.append(PluginLoadError(ep.name, dist_name, _hook_hint(exc)))
         self.check_pending()
         if os.environ.get("SATCORE_TRACE_PLUGINS"):
             self.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
@@ -175,6 +181,18 @@ class SatcorePluginManager(pluggy.PluginManager):
     def modules(self) -> list[ModuleType]:
         """Registered plugin objects."""
         return [p for p in self.get_plugins() if isinstance(p, ModuleType)]
+
+
+def _hook_hint(exc: pluggy.PluginValidationError) -> pluggy.PluginValidationError:
+    """Add "did you mean" to pluggy's "unknown hook" message."""
+    import re
+
+    m = re.search(r"unknown hook '([^']+)'", str(exc))
+    hooks = [n for n in dir(hookspecs) if n.startswith("satcore_")]
+    close = difflib.get_close_matches(m.group(1), hooks, n=1) if m else []
+    if not close:
+        return exc
+    return pluggy.PluginValidationError(exc.plugin, f"{exc} — did you mean {close[0]!r}?")
 
 
 _DEFAULT: SatcorePluginManager | None = None
