@@ -168,3 +168,36 @@ def test_plugins_reports_conflict(fake_site, h):
     assert "'twin' (satcore-twin" in r.stdout
     r = _satcore("validate", "nonexistent.yaml")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_bad_items_exit_0_and_leftover_temp_files_do_not_block_overwrite(tmp_path, h, capsys, setup_marker):
+    spec = _spec(tmp_path, h)
+    (tmp_path / "data" / "A" / "img002.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0
+    assert out.startswith("items: 3 ok, 1 failed\n")
+    assert f"1 item(s) failed: see {tmp_path / 'out' / 'errors.jsonl'}" in err
+    # a run killed while writing leaves `.<name>.tmp` files: still ours, --overwrite may remove them
+    (tmp_path / "out" / ".metrics.json.tmp").write_text("{")
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--overwrite"], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "out" / ".metrics.json.tmp").exists()
+
+
+def test_schema_of_installed_plugins():
+    import jsonschema
+
+    r = _satcore("schema")
+    assert r.returncode == 0, r.stderr
+    schema = json.loads(r.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    consts = {
+        v["properties"]["type"].get("const")
+        for v in schema["$defs"].values()
+        if "type" in v.get("properties", {})
+    }
+    assert {"folder-pairs", "manifest", "geotiff-series", "cva"} <= consts  # built-ins and satcore-classic
+    cva = next(
+        v for v in schema["$defs"].values() if v.get("properties", {}).get("type", {}).get("const") == "cva"
+    )
+    assert "threshold" in cva["properties"] and cva["properties"]["threshold"]["description"]

@@ -95,7 +95,9 @@ def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> 
         if not overwrite:
             raise UsageError(f"output folder {out} is not empty; add --resume to continue that run or "
                              "--overwrite to replace it")
-        foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES]
+        # `.<name>.tmp` are our atomic writes left by a killed run
+        foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES
+                   and not (p.name.startswith(".") and p.name.endswith(".tmp") and p.name[1:-4] in OUTPUT_NAMES)]
         if foreign:
             raise UsageError(f"--overwrite refused: {out} holds files satcore did not write "
                              f"({', '.join(sorted(foreign)[:5])}); choose an empty output.dir")
