@@ -252,7 +252,12 @@ class Engine:
 
     # -------------------------------------------------------------- fitting
     def fit(self, refs: list[ItemRef], splits: dict[str, str], resume: bool) -> None:
-        """Fit each fittable detector once on the train split (or load its saved state)."""
+        """Fit each fittable detector once on the train split (or load its saved state).
+
+        Detectors whose inputs do not depend on another detector still to be fitted share one pass over the
+        train split, so upstream extractors (CLIP, ...) run once for all of them, not once per detector.
+        """
+        pending: list[tuple[ResolvedStep, Detector]] = []
         for rs, comp in self.steps:
             if not (isinstance(comp, Detector) and comp.fittable):
                 continue
@@ -261,30 +266,46 @@ class Engine:
                 comp.load_state(path)
                 log.info("step %s: reusing fitted state %s", rs.id, path)
                 continue
-            train = [r for r in refs if splits[r.item_id] in ("train", "all")]
-            if any(splits[r.item_id] == "all" for r in train):
-                log.warning("step %s is fitted and evaluated on the same items (no evaluate.split)", rs.id)
+            pending.append((rs, comp))
+        if not pending:
+            return
+        train = [r for r in refs if splits[r.item_id] in ("train", "all")]
+        if any(splits[r.item_id] == "all" for r in train):
+            log.warning("step(s) %s fitted and evaluated on the same items (no evaluate.split)",
+                        ", ".join(rs.id for rs, _ in pending))
+        while pending:
+            waiting = {rs.id for rs, _ in pending}
+            ready = [(rs, c) for rs, c in pending if not (self.ancestors(rs.id) - {rs.id}) & waiting]
+            ready = ready or pending[:1]  # input chains cannot loop (validated), but never spin
             t = time.perf_counter()
-            records, labels, groups = self._fit_records(rs, comp, train)
-            if not records:
-                raise RunStopped(f"step {rs.id!r} needs labelled training items to fit, and none could be read "
-                                 "(check the labels and evaluate.split)")
-            summary = comp.fit(records, np.asarray(labels, dtype=int), np.asarray(groups))
-            comp.save_state(path)
-            self.fit_summaries[rs.id] = {"items": len(records), "changed": int(np.sum(labels)), **(summary or {})}
-            self.timings[f"fit:{rs.id}"] += time.perf_counter() - t
+            collected = self._fit_records(ready, train)
+            shared = (time.perf_counter() - t) / len(ready)
+            for rs, comp in ready:
+                t = time.perf_counter()
+                records, labels, groups = collected[rs.id]
+                if not records:
+                    raise RunStopped(f"step {rs.id!r} needs labelled training items to fit, and none could "
+                                     "be read (check the labels and evaluate.split)")
+                summary = comp.fit(records, np.asarray(labels, dtype=int), np.asarray(groups))
+                comp.save_state(comp.state_path())
+                self.fit_summaries[rs.id] = {"items": len(records), "changed": int(np.sum(labels)),
+                                             **(summary or {})}
+                self.timings[f"fit:{rs.id}"] += shared + time.perf_counter() - t
+            done = {rs.id for rs, _ in ready}
+            pending = [(rs, c) for rs, c in pending if rs.id not in done]
 
-    def _fit_records(self, rs: ResolvedStep, comp: Detector, train: list[ItemRef]
-                     ) -> tuple[list[Any], list[int], list[str]]:
+    def _fit_records(self, steps: list[tuple[ResolvedStep, Detector]], train: list[ItemRef]
+                     ) -> dict[str, tuple[list[Any], list[int], list[str]]]:
+        """One pass over the train split (and augmented copies) giving each step in ``steps`` its records."""
         from satcore.evaluate.augment import augment_item, copies_per_class, item_rng
 
         aug = self.spec.evaluate.augment
         split = self.spec.evaluate.split
         group_by = split.group_by if split is not None else None
-        only = self.ancestors(rs.id) - {rs.id}
-        records: list[Any] = []
-        labels: list[int] = []
-        groups: list[str] = []
+        ids = {rs.id for rs, _ in steps}
+        only = set().union(*(self.ancestors(rs.id) for rs, _ in steps)) - ids
+        collected: dict[str, tuple[list[Any], list[int], list[str]]] = {rs.id: ([], [], [])
+                                                                        for rs, _ in steps}
         bs = self.spec.execution.batch_size
         batches = [train[i:i + bs] for i in range(0, len(train), bs)]
         per_class: dict[int, int] | None = None
@@ -306,15 +327,18 @@ class Engine:
         def consume(items: list[Item]) -> None:
             outs, errs = self.run_steps(items, only)
             ok = [i for i, e in enumerate(errs) if e is None]
-            if ok:
+            if not ok:
+                return
+            for rs, comp in steps:
                 inputs = [items[i] if rs.input == "source" else outs[i][rs.input] for i in ok]
                 recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
+                records, labels, groups = collected[rs.id]
                 for i, rec in zip(ok, recs, strict=True):
                     records.append(rec)
                     labels.append(int(items[i].image_label or 0))
                     groups.append(group_of(items[i]))
 
-        bar = self._bar(len(train), f"fit {rs.id}")
+        bar = self._bar(len(train), f"fit {', '.join(sorted(ids))}")
         for refs, loaded in self.iter_loaded(batches):
             items = [x for x in loaded if isinstance(x, Item) and x.image_label is not None]
             if items:
@@ -334,7 +358,7 @@ class Engine:
                     consume(extra)
             bar.update(len(refs))
         bar.close()
-        return records, labels, groups
+        return collected
 
     def _bar(self, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from satcore import hookimpl
-from satcore.components import Batch, Detection, Detector
+from satcore.components import Batch, Detection, Detector, Extractor
 from satcore.data import Item, Raster
 from satcore.evaluate.augment import augment_item, copies_per_class, item_rng
 from satcore.evaluate.split import assign_splits
@@ -294,3 +294,102 @@ def test_grouped_split_keeps_tiles_together() -> None:
             by_tile.setdefault(r.meta["tile"], set()).add(s)
         assert all(len(v) == 1 for v in by_tile.values())
         assert 0.2 <= names.count("test") / len(names) <= 0.4
+
+
+# ------------------------------------------------------------------------------- shared fit pass
+
+class CountingExtractor(Extractor):
+    """Counts which items it processed."""
+
+    name = "counting"
+    consumes: ClassVar[tuple[str, ...]] = ("pair",)
+    produces: ClassVar[tuple[str, ...]] = ("features",)
+    calls: ClassVar[list[str]] = []
+
+    def process(self, batch: Batch) -> list[dict[str, Any]]:
+        CountingExtractor.calls += [it.item_id for it in batch]
+        return [{"features": [float(it.images[1].array.mean())]} for it in batch]
+
+
+class FitADetector(Detector):
+    """Fittable on features; scores 1 once fitted, 0 before."""
+
+    name = "fit-a"
+    consumes: ClassVar[tuple[str, ...]] = ("features",)
+    fittable = True
+    fitted_items: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fitted = False
+
+    def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
+        self.fitted = True
+        FitADetector.fitted_items[self.step_id] = len(records)
+        return {}
+
+    def process(self, batch: Batch) -> list[Detection]:
+        return [Detection(score=1.0 if self.fitted else 0.0, label=1) for _ in batch]
+
+
+class FitBDetector(Detector):
+    """Fittable on a detector's output: records what its upstream scored during the fit pass."""
+
+    name = "fit-b"
+    consumes: ClassVar[tuple[str, ...]] = ("change",)
+    fittable = True
+    upstream_scores: ClassVar[list[float]] = []
+
+    def fit_records(self, batch: Batch) -> list[Any]:
+        return [inp.score for _it, inp in batch.with_inputs()]
+
+    def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
+        FitBDetector.upstream_scores = list(records)
+        return {}
+
+    def process(self, batch: Batch) -> list[Detection]:
+        return [Detection(score=0.5, label=0) for _ in batch]
+
+
+def test_fittable_steps_share_one_pass_and_chained_ones_wait(tmp_path: Path) -> None:
+    from satcore.engine import run_pipeline
+    from satcore.plugins import get_plugin_manager
+
+    plugin = types.ModuleType("fit_pass_plugin")
+
+    @hookimpl
+    def satcore_register_extractors() -> list[type[Extractor]]:
+        return [CountingExtractor]
+
+    @hookimpl
+    def satcore_register_detectors() -> list[type[Detector]]:
+        return [FitADetector, FitBDetector]
+
+    plugin.satcore_register_extractors = satcore_register_extractors  # type: ignore[attr-defined]
+    plugin.satcore_register_detectors = satcore_register_detectors  # type: ignore[attr-defined]
+    pm = get_plugin_manager(fresh=True, entrypoints=False)
+    pm.register_plugin(plugin, "fit-pass")
+    make_tiles(tmp_path / "data")
+    CountingExtractor.calls, FitADetector.fitted_items, FitBDetector.upstream_scores = [], {}, []
+    spec = {"version": 1, "source": {"type": "folder-pairs", "root": str(tmp_path / "data")},
+            "steps": [{"id": "feats", "type": "counting"},
+                      {"id": "a1", "type": "fit-a", "input": "feats"},
+                      {"id": "a2", "type": "fit-a", "input": "feats"},
+                      {"id": "b", "type": "fit-b", "input": "a1"}],
+            "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 0,
+                         "augment": {"copies": 1, "balance": False}},
+            "output": {"dir": str(tmp_path / "run"), "maps": False, "report": False},
+            "execution": {"batch_size": 4, "loader_workers": 0}}
+    res = run_pipeline(spec, pm=pm, progress=False)
+    table = res.results()
+    train = set(table.loc[table["split"] == "train", "item_id"])
+    test = set(table.loc[table["split"] == "test", "item_id"])
+    counts = {i: CountingExtractor.calls.count(i) for i in train | test}
+    copies = [c for c in CountingExtractor.calls if "#aug" in c]
+    # a1 and a2 share one pass; b waits for a1 to be fitted (a second pass); then the streaming pass
+    assert {counts[i] for i in train} == {3}
+    assert {counts[i] for i in test} == {1}
+    assert len(copies) == 2 * len(train) and len(set(copies)) == len(train)
+    assert FitADetector.fitted_items == {"a1": 2 * len(train), "a2": 2 * len(train)}
+    # b's training records were made by the fitted a1
+    assert FitBDetector.upstream_scores and set(FitBDetector.upstream_scores) == {1.0}
