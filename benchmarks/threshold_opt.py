@@ -2,7 +2,8 @@
 
     python benchmarks/threshold_opt.py [--n 1000000] [--repeat 3]
 
-Optimises the F1 threshold of N random scores (with ties: scores rounded to 1e-4) and reports the best wall time;
+Optimises the F1 threshold of N random scores (with ties: scores rounded to 1e-4) and reports the best
+wall time;
 also the best thresholds for all four objectives from the same curve, and, for a small N, a check against a
 brute-force loop with scikit-learn metrics (the reference the tests use).
 """
@@ -49,8 +50,10 @@ def main() -> None:
     cands = np.r_[np.nextafter(s.min(), -np.inf), np.unique(s)]
     ref = max(f1_score(y, (s > c).astype(int), zero_division=0) for c in cands)
     ours = optimise_threshold(s, y, "f1")[1]
-    print(f"brute-force check on 2,000 scores: {'OK' if abs(ref - ours) < 1e-12 else 'MISMATCH'} "
-          f"(sklearn {ref:.6f}, ours {ours:.6f})")
+    print(
+        f"brute-force check on 2,000 scores: {'OK' if abs(ref - ours) < 1e-12 else 'MISMATCH'} "
+        f"(sklearn {ref:.6f}, ours {ours:.6f})"
+    )
     print("PASS: under 1 s" if min(times) < 1.0 else "SLOW: over 1 s")
 
 

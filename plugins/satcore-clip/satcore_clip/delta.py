@@ -1,8 +1,9 @@
 """``probability-delta``: Δ = distance between the class probabilities of the two dates, with a threshold.
 
 The threshold is fixed or optimised on the train split with the core's sort-based
-:func:`satcore.evaluate.threshold.threshold_curve` (one sort over all distinct Δ, not a grid). The fitted state
-(``fitted/<step>.json``) keeps the chosen threshold, the best threshold for each of f1/accuracy/recall/precision,
+:func:`satcore.evaluate.threshold.threshold_curve` (one sort over all distinct Δ, not a grid).
+The fitted state (``fitted/<step>.json``) keeps the chosen threshold, the best threshold for each
+of f1/accuracy/recall/precision,
 and the metric-vs-threshold curve (downsampled for plotting).
 """
 
@@ -25,19 +26,26 @@ class OptimiseThreshold(Params):
     """``threshold: {optimise: f1}``: choose the threshold maximising a metric on the train split."""
 
     optimise: Literal["f1", "accuracy", "recall", "precision"] = Field(
-        "f1", description="The metric the threshold maximises on the train split (ties → the highest threshold).")
+        "f1",
+        description="The metric the threshold maximises on the train split (ties → the highest threshold).",
+    )
 
 
 class ProbabilityDeltaParams(DetectorParams):
     """Parameters of ``probability-delta``."""
 
     distance: Literal["l1", "l2", "cosine"] = Field(
-        "l1", description="l1 = Σ|p1 − p2| (the thesis), l2 = ‖p1 − p2‖, cosine = 1 − cos(p1, p2).")
+        "l1", description="l1 = Σ|p1 − p2| (the thesis), l2 = ‖p1 − p2‖, cosine = 1 − cos(p1, p2)."
+    )
     threshold: float | OptimiseThreshold = Field(
-        default_factory=OptimiseThreshold, description="A fixed Δ threshold, or `{optimise: f1|accuracy|recall|"
-        "precision}` fitted once on the train split. Change when Δ > threshold.")
+        default_factory=OptimiseThreshold,
+        description="A fixed Δ threshold, or `{optimise: f1|accuracy|recall|"
+        "precision}` fitted once on the train split. Change when Δ > threshold.",
+    )
     explain: int = Field(3, ge=0, le=32, description="Classes listed in the `rose` / `fell` columns.")
-    curve_points: int = Field(400, ge=10, description="Points kept of the metric-vs-threshold curve for plotting.")
+    curve_points: int = Field(
+        400, ge=10, description="Points kept of the metric-vs-threshold curve for plotting."
+    )
 
 
 def delta(p1: np.ndarray, p2: np.ndarray, distance: str) -> float:
@@ -57,7 +65,7 @@ def _downsample(n: int, k: int) -> np.ndarray:
 
 
 class ProbabilityDeltaDetector(Detector):
-    """Change score Δ between the class probabilities of two dates; change when Δ exceeds a fitted threshold."""
+    """Change score Δ between the class probabilities of two dates; change when Δ exceeds a threshold."""
 
     name = "probability-delta"
     params_model = ProbabilityDeltaParams
@@ -79,8 +87,11 @@ class ProbabilityDeltaDetector(Detector):
     def _pair(self, item_id: str, inp: Any) -> tuple[np.ndarray, np.ndarray]:
         p = np.asarray(inp["probabilities"] if isinstance(inp, dict) else inp)
         if p.ndim != 2 or p.shape[0] < 2:
-            raise ComponentError(f"probability-delta needs probabilities of two images (before, after); got shape "
-                                 f"{p.shape}", item_id, self.step_id)
+            raise ComponentError(
+                f"probability-delta needs probabilities of two images (before, after); got shape {p.shape}",
+                item_id,
+                self.step_id,
+            )
         return p[0], p[-1]
 
     def fit_records(self, batch: Batch) -> list[Any]:
@@ -106,18 +117,34 @@ class ProbabilityDeltaDetector(Detector):
         keep = _downsample(len(curve.thresholds), self.params.curve_points)
         always_change = bool(self.threshold < scores.min())
         self.state = {
-            "version": 1, "distance": self.params.distance, "threshold": self.threshold, "objective": objective,
-            "best": best, "n_train": int(len(scores)), "n_changed": int(y.sum()),
-            "distinct_scores": int(len(curve.thresholds) - 1), "always_change": always_change,
-            "curve": {"threshold": curve.thresholds[keep].tolist(),
-                      **{m: curve.metric(m)[keep].tolist() for m in OBJECTIVES}},
+            "version": 1,
+            "distance": self.params.distance,
+            "threshold": self.threshold,
+            "objective": objective,
+            "best": best,
+            "n_train": int(len(scores)),
+            "n_changed": int(y.sum()),
+            "distinct_scores": int(len(curve.thresholds) - 1),
+            "always_change": always_change,
+            "curve": {
+                "threshold": curve.thresholds[keep].tolist(),
+                **{m: curve.metric(m)[keep].tolist() for m in OBJECTIVES},
+            },
         }
         if always_change:
             self.context.logger.warning(
-                "step %s: the fitted threshold %.4g lies below every train Δ, i.e. 'always change' — compare with "
-                "the always-change baseline in metrics.json", self.step_id, self.threshold)
-        return {"threshold": self.threshold, "objective": objective, "always_change": always_change,
-                **{f"best_{k}": v for k, v in best.items()}}
+                "step %s: the fitted threshold %.4g lies below every train Δ, i.e. 'always change' — compare "
+                "with "
+                "the always-change baseline in metrics.json",
+                self.step_id,
+                self.threshold,
+            )
+        return {
+            "threshold": self.threshold,
+            "objective": objective,
+            "always_change": always_change,
+            **{f"best_{k}": v for k, v in best.items()},
+        }
 
     def save_state(self, path: Path) -> None:
         """``fitted/<step>.json``: threshold, best per objective, downsampled curve."""
@@ -139,15 +166,24 @@ class ProbabilityDeltaDetector(Detector):
         for it, inp in batch.with_inputs():
             p1, p2 = self._pair(it.item_id, inp)
             score = delta(p1, p2, self.params.distance)
-            d = (p2.astype(np.float64) - p1.astype(np.float64))
+            d = p2.astype(np.float64) - p1.astype(np.float64)
             classes = inp.get("classes") if isinstance(inp, dict) else None
             names = list(classes) if classes else [f"class {i}" for i in range(len(d))]
             order = np.argsort(-d, kind="stable")
             rose = [f"{names[i]} +{d[i]:.3f}" for i in order[:k] if d[i] > 0]
             fell = [f"{names[i]} {d[i]:.3f}" for i in order[::-1][:k] if d[i] < 0]
-            out.append(Detection(score=score, label=int(score > self.threshold), threshold=self.threshold,
-                                 extra={"rose": "; ".join(rose), "fell": "; ".join(fell),
-                                        "class_delta": [round(float(x), 6) for x in d]}))
+            out.append(
+                Detection(
+                    score=score,
+                    label=int(score > self.threshold),
+                    threshold=self.threshold,
+                    extra={
+                        "rose": "; ".join(rose),
+                        "fell": "; ".join(fell),
+                        "class_delta": [round(float(x), 6) for x in d],
+                    },
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ report
@@ -197,7 +233,7 @@ class ProbabilityDeltaDetector(Detector):
             n = len(shown)
             if n:
                 fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
-                for ax, (_, row) in zip(axes[0], shown.iterrows()):
+                for ax, (_, row) in zip(axes[0], shown.iterrows(), strict=False):
                     d = np.asarray(row[dcol], dtype=float)
                     idx = np.argsort(-np.abs(d))[:6][::-1]
                     lab = [names[i] if names and i < len(names) else f"class {i}" for i in idx]
@@ -219,13 +255,20 @@ class ProbabilityDeltaDetector(Detector):
             ax.set_ylabel("train metric")
             ax.legend(fontsize=8)
             parts.append(fig_to_img(fig, f"{step_id} metric vs threshold"))
-            rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['threshold']:.6g}</td><td>{v['value']:.4f}</td></tr>"
-                           for k, v in state.get("best", {}).items())
-            note = (" <b>The chosen threshold is below every train Δ: this is the always-change rule.</b>"
-                    if state.get("always_change") else "")
-            parts.append(f"<p>Fitted on {state.get('n_train')} train items ({state.get('n_changed')} changed; "
-                         f"{state.get('distinct_scores')} distinct Δ, one sort).{note}</p><table><tr><th>objective"
-                         f"</th><th>best threshold</th><th>train value</th></tr>{rows}</table>")
+            rows = "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{v['threshold']:.6g}</td><td>{v['value']:.4f}</td></tr>"
+                for k, v in state.get("best", {}).items()
+            )
+            note = (
+                " <b>The chosen threshold is below every train Δ: this is the always-change rule.</b>"
+                if state.get("always_change")
+                else ""
+            )
+            parts.append(
+                f"<p>Fitted on {state.get('n_train')} train items ({state.get('n_changed')} changed; "
+                f"{state.get('distinct_scores')} distinct Δ, one sort).{note}</p><table><tr><th>objective"
+                f"</th><th>best threshold</th><th>train value</th></tr>{rows}</table>"
+            )
         return [(f"Probability delta: {step_id}", "".join(parts))]
 
 

@@ -20,35 +20,66 @@ BUNDLED_TEMPLATES = ("default", "ensemble")
 class ClipZeroShotParams(Params):
     """Parameters of ``clip-zeroshot``."""
 
-    model: str = Field("clip-vit-b32", description="A model alias from registry.yaml (clip-vit-b32, "
-                       "remoteclip-vit-b32, georsclip-vit-b32, skyclip-vit-l14, …) or a local checkpoint path. "
-                       "Changing this line is the whole swap between CLIP families.")
-    weights: str | None = Field(None, description="Explicit weight file or open_clip folder for the alias (searched "
-                                "first); default: $SATCORE_MODELS/<alias>/, then the Hugging Face cache.")
-    architecture: str | None = Field(None, description="open_clip architecture when `model` is a bare checkpoint "
-                                     "path (aliases carry their own).")
-    classes: str | list[str] = Field("satellite-32", description="Class names: a bundled set (satellite-32: the "
-                                     "thesis's 32 classes), a list, or a text file with one class per line.")
-    templates: str | list[str] = Field("default", description="Prompt templates with `{}` for the class: `default` "
-                                       "('a satellite image of {}'), `ensemble` (text embeddings averaged over "
-                                       "several templates), a list, or a text file.")
-    batch_size: int | None = Field(None, ge=1, description="Images per forward pass (default: execution.batch_size).")
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="Model precision; auto = bf16 on "
-                                                           "CUDA when supported (else fp16), fp32 on the CPU.")
-    cache: bool = Field(True, description="Reuse image embeddings across runs ($SATCORE_CACHE/embeddings, keyed by "
-                        "model weights and image content).")
+    model: str = Field(
+        "clip-vit-b32",
+        description="A model alias from registry.yaml (clip-vit-b32, "
+        "remoteclip-vit-b32, georsclip-vit-b32, skyclip-vit-l14, …) or a local checkpoint path. "
+        "Changing this line is the whole swap between CLIP families.",
+    )
+    weights: str | None = Field(
+        None,
+        description="Explicit weight file or open_clip folder for the alias (searched "
+        "first); default: $SATCORE_MODELS/<alias>/, then the Hugging Face cache.",
+    )
+    architecture: str | None = Field(
+        None,
+        description="open_clip architecture when `model` is a bare checkpoint "
+        "path (aliases carry their own).",
+    )
+    classes: str | list[str] = Field(
+        "satellite-32",
+        description="Class names: a bundled set (satellite-32: the "
+        "thesis's 32 classes), a list, or a text file with one class per line.",
+    )
+    templates: str | list[str] = Field(
+        "default",
+        description="Prompt templates with `{}` for the class: `default` "
+        "('a satellite image of {}'), `ensemble` (text embeddings averaged over "
+        "several templates), a list, or a text file.",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Images per forward pass (default: execution.batch_size)."
+    )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Model precision; auto = bf16 on CUDA when supported (else fp16), fp32 on the CPU.",
+    )
+    cache: bool = Field(
+        True,
+        description="Reuse image embeddings across runs ($SATCORE_CACHE/embeddings, keyed by "
+        "model weights and image content).",
+    )
     compile: bool = Field(False, description="torch.compile the image encoder (worth it for long GPU runs).")
     top_k: int = Field(3, ge=1, le=32, description="Classes listed in the top_classes columns.")
-    value_max: float | None = Field(None, gt=0, description="For non-uint8 images: the value mapped to white "
-                                    "(e.g. 3000 for Sentinel-2 L1C); default: a 2–98 percentile stretch per image.")
+    value_max: float | None = Field(
+        None,
+        gt=0,
+        description="For non-uint8 images: the value mapped to white "
+        "(e.g. 3000 for Sentinel-2 L1C); default: a 2–98 percentile stretch per image.",
+    )
 
 
 def _read_lines(path: Path) -> list[str]:
-    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and not ln.lstrip().startswith("#")]
+    return [
+        ln.strip()
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
 
 
-def _resolve_list(value: str | list[str], kind: str, bundled: tuple[str, ...], base: Path | None) -> list[str]:
+def _resolve_list(
+    value: str | list[str], kind: str, bundled: tuple[str, ...], base: Path | None
+) -> list[str]:
     if isinstance(value, list):
         out = [str(v) for v in value]
     elif value in bundled:
@@ -58,8 +89,10 @@ def _resolve_list(value: str | list[str], kind: str, bundled: tuple[str, ...], b
         if not p.is_absolute() and base is not None:
             p = base / p
         if not p.exists():
-            raise SpecError(f"{kind}: {value!r} is neither a bundled set ({', '.join(bundled)}) nor an existing file "
-                            f"({p})")
+            raise SpecError(
+                f"{kind}: {value!r} is neither a bundled set ({', '.join(bundled)}) nor an existing file "
+                f"({p})"
+            )
         out = _read_lines(p)
     if not out:
         raise SpecError(f"{kind}: {value!r} gives an empty list")
@@ -111,8 +144,11 @@ class ClipZeroShotExtractor(Extractor):
             import open_clip  # noqa: F401
             import torch
         except ImportError as exc:
-            raise MissingDependencyError(exc.name or "open_clip_torch", "clip-zeroshot",
-                                         "pip install 'torch>=2.4' torchvision 'open_clip_torch>=3.3,<4'") from exc
+            raise MissingDependencyError(
+                exc.name or "open_clip_torch",
+                "clip-zeroshot",
+                "pip install 'torch>=2.4' torchvision 'open_clip_torch>=3.3,<4'",
+            ) from exc
         from satcore_clip.cache import EmbeddingCache, cache_root, model_key
         from satcore_clip.loader import load_clip
 
@@ -123,11 +159,19 @@ class ClipZeroShotExtractor(Extractor):
         base = (entry.get("load") or {}).get("base")
         if base:  # GeoRSCLIP: base weights first; a missing base stops the run here too
             self._base_resolved = self.context.resolve_model(base)
-        loaded = load_clip(self._resolved.alias, entry, Path(self._resolved.path), log, cache_root(),
-                           resolve=lambda a: self.context.resolve_model(a))
+        loaded = load_clip(
+            self._resolved.alias,
+            entry,
+            Path(self._resolved.path),
+            log,
+            cache_root(),
+            resolve=lambda a: self.context.resolve_model(a),
+        )
         self.device = self.context.torch_device()
         self.dtype_name = self._pick_dtype(self.device)
-        self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.dtype_name]
+        self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
+            self.dtype_name
+        ]
         loaded.model.to(self.device, self.torch_dtype)
         self._loaded = loaded
         self._encode_image = loaded.model.encode_image
@@ -141,12 +185,26 @@ class ClipZeroShotExtractor(Extractor):
                 from satcore_clip.loader import sha256_file
 
                 base_sha = sha256_file(Path(self._base_resolved.path), cache_root())
-            key = model_key(sha256=loaded.weights_sha256, base=base_sha, architecture=loaded.architecture, load=entry.get("load"),
-                            preprocess=loaded.preprocess, dtype=self.dtype_name, model_cfg=entry.get("model_cfg"))
+            key = model_key(
+                sha256=loaded.weights_sha256,
+                base=base_sha,
+                architecture=loaded.architecture,
+                load=entry.get("load"),
+                preprocess=loaded.preprocess,
+                dtype=self.dtype_name,
+                model_cfg=entry.get("model_cfg"),
+            )
             self.cache_ = EmbeddingCache(key)
-        log.info("clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates", self.step_id,
-                 self._resolved.alias, loaded.architecture, self.device, self.dtype_name, len(self.classes),
-                 len(self.templates))
+        log.info(
+            "clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates",
+            self.step_id,
+            self._resolved.alias,
+            loaded.architecture,
+            self.device,
+            self.dtype_name,
+            len(self.classes),
+            len(self.templates),
+        )
 
     def _pick_dtype(self, device: str) -> str:
         if self.params.dtype != "auto":
@@ -166,7 +224,7 @@ class ClipZeroShotExtractor(Extractor):
         with torch.inference_mode():
             feats = []
             for i in range(0, len(prompts), 256):
-                f = m.encode_text(tok(prompts[i:i + 256]).to(self.device)).float()
+                f = m.encode_text(tok(prompts[i : i + 256]).to(self.device)).float()
                 feats.append(torch.nn.functional.normalize(f, dim=-1))
             f = torch.cat(feats).view(len(self.classes), len(self.templates), -1).mean(dim=1)
             f = torch.nn.functional.normalize(f, dim=-1)
@@ -179,15 +237,28 @@ class ClipZeroShotExtractor(Extractor):
         rec = self._resolved.manifest()
         if self._base_resolved is not None:
             rec["base"] = self._base_resolved.manifest()
-        rec.update({"sha256": self._loaded.weights_sha256, "step": self.step_id,
-                    "architecture": self._loaded.architecture, "preprocess": self._loaded.preprocess,
-                    "logit_scale": self._loaded.logit_scale, "device": self.device, "dtype": self.dtype_name,
-                    "missing_keys": len(self._loaded.load_report.get("missing", [])),
-                    "unexpected_keys": len(self._loaded.load_report.get("unexpected", [])),
-                    "classes": len(self.classes), "templates": self.templates})
+        rec.update(
+            {
+                "sha256": self._loaded.weights_sha256,
+                "step": self.step_id,
+                "architecture": self._loaded.architecture,
+                "preprocess": self._loaded.preprocess,
+                "logit_scale": self._loaded.logit_scale,
+                "device": self.device,
+                "dtype": self.dtype_name,
+                "missing_keys": len(self._loaded.load_report.get("missing", [])),
+                "unexpected_keys": len(self._loaded.load_report.get("unexpected", [])),
+                "classes": len(self.classes),
+                "templates": self.templates,
+            }
+        )
         if self.cache_ is not None:
-            rec["embedding_cache"] = {"dir": str(self.cache_.dir), "hits": self.cache_.hits,
-                                      "misses": self.cache_.misses, "encoded": self.images_encoded}
+            rec["embedding_cache"] = {
+                "dir": str(self.cache_.dir),
+                "hits": self.cache_.hits,
+                "misses": self.cache_.misses,
+                "encoded": self.images_encoded,
+            }
         return [rec]
 
     # ------------------------------------------------------------------ inference
@@ -201,7 +272,9 @@ class ClipZeroShotExtractor(Extractor):
         out = []
         with torch.inference_mode():
             for i in range(0, len(rgbs), bs):
-                x = preprocess_batch(rgbs[i:i + bs], self._loaded.preprocess, self.device).to(self.torch_dtype)
+                x = preprocess_batch(rgbs[i : i + bs], self._loaded.preprocess, self.device).to(
+                    self.torch_dtype
+                )
                 f = self._encode_image(x).float()
                 out.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
         self.images_encoded += len(rgbs)
@@ -252,8 +325,8 @@ class ClipZeroShotExtractor(Extractor):
         probs = self.probabilities(emb)
         out: list[dict[str, Any]] = []
         k = 0
-        for item, n in zip(batch, counts):
-            p, e = probs[k:k + n], emb[k:k + n]
+        for n in counts:
+            p, e = probs[k : k + n], emb[k : k + n]
             k += n
             rec: dict[str, Any] = {"probabilities": p, "embedding": e, "classes": tuple(self.classes)}
             if n == 2:
@@ -264,8 +337,9 @@ class ClipZeroShotExtractor(Extractor):
             else:
                 rec["top_classes"] = " | ".join(self._top(row) for row in p)
             out.append(rec)
-        self.context.logger.debug("clip-zeroshot %s: %d images in %.3f s", self.step_id, len(rgbs),
-                                  time.perf_counter() - t0)
+        self.context.logger.debug(
+            "clip-zeroshot %s: %d images in %.3f s", self.step_id, len(rgbs), time.perf_counter() - t0
+        )
         return out
 
     def columns(self, output: Any) -> dict[str, Any]:

@@ -37,8 +37,12 @@ from satcore.errors import SatcoreError
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-FOLDER_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "model.safetensors",
-                  "pytorch_model.bin")
+FOLDER_WEIGHTS = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "model.safetensors",
+    "pytorch_model.bin",
+)
 
 
 class WeightsMismatchError(SatcoreError):
@@ -110,25 +114,37 @@ def read_checkpoint(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsMismatchError(
-            f"{path}: cannot be read as a plain weights file ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
-            "satcore loads checkpoints with torch.load(weights_only=True); a TorchScript (JIT) archive such as "
+            f"{path}: cannot be read as a plain weights file "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            "satcore loads checkpoints with torch.load(weights_only=True); a TorchScript (JIT) archive "
+            "such as "
             "OpenAI's original ViT-B-32.pt is not accepted — use the open_clip safetensors of the same model "
-            "(e.g. hf_repo timm/vit_base_patch32_clip_224.openai); a training checkpoint with optimizer state "
+            "(e.g. hf_repo timm/vit_base_patch32_clip_224.openai); a training checkpoint with "
+            "optimizer state "
             "(SkyCLIP's epoch_20.pt) can be reduced once to a safe weights file with `python -m "
-            f"satcore_clip.extract {path} {path.with_suffix('.safetensors')}` (only for files you trust), then "
-            "remove the original or point the step's `weights:` at the new file") from exc
+            f"satcore_clip.extract {path} {path.with_suffix('.safetensors')}` (only for files you "
+            "trust), then "
+            "remove the original or point the step's `weights:` at the new file"
+        ) from exc
 
 
 def extract_state_dict(obj: Any, load_cfg: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
     """Unwrap a training checkpoint into a plain state dict following the alias's ``load:`` settings."""
     key = load_cfg.get("state_dict_key")
-    if key and isinstance(obj, dict) and key not in obj and obj and all(hasattr(v, "shape") for v in obj.values()):
+    if (
+        key
+        and isinstance(obj, dict)
+        and key not in obj
+        and obj
+        and all(hasattr(v, "shape") for v in obj.values())
+    ):
         log.info("checkpoint is already a plain state dict (no %r entry); using it as is", key)
     elif key:
         if not isinstance(obj, dict) or key not in obj:
             have = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
-            raise WeightsMismatchError(f"the checkpoint has no {key!r} entry (load.state_dict_key); top-level "
-                                       f"keys: {have}")
+            raise WeightsMismatchError(
+                f"the checkpoint has no {key!r} entry (load.state_dict_key); top-level keys: {have}"
+            )
         obj = obj[key]
     elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         log.info("checkpoint holds a nested 'state_dict' (training checkpoint); using it")
@@ -140,13 +156,14 @@ def extract_state_dict(obj: Any, load_cfg: dict[str, Any], log: logging.Logger) 
         prefix = "module."
         log.info("every key starts with 'module.' (DataParallel); stripping it")
     if prefix:
-        obj = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in obj.items()}
+        obj = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in obj.items()}
     return obj
 
 
-def load_state_dict(model: Any, sd: dict[str, Any], strict: bool, log: logging.Logger,
-                    alias: str) -> dict[str, Any]:
-    """Load ``sd`` into ``model``; strict mismatches become a short user-facing error, non-strict ones a log."""
+def load_state_dict(
+    model: Any, sd: dict[str, Any], strict: bool, log: logging.Logger, alias: str
+) -> dict[str, Any]:
+    """Load ``sd`` into ``model``; strict mismatches become a short error, non-strict ones a log."""
     own = model.state_dict()
     missing = sorted(k for k in own if k not in sd)
     unexpected = sorted(k for k in sd if k not in own)
@@ -158,12 +175,20 @@ def load_state_dict(model: Any, sd: dict[str, Any], strict: bool, log: logging.L
                 parts.append(f"{len(keys)} {what} (e.g. {', '.join(keys[:4])})")
         raise WeightsMismatchError(
             f"the weights of {alias!r} do not fit its architecture: {'; '.join(parts)}. Check the alias's "
-            "`architecture` (ViT-B-32 vs ViT-L-14, -quickgelu) and `load:` (state_dict_key, strip_prefix, strict)")
+            "`architecture` (ViT-B-32 vs ViT-L-14, -quickgelu) and `load:` "
+            "(state_dict_key, strip_prefix, strict)"
+        )
     sd = {k: v for k, v in sd.items() if k in own}
     model.load_state_dict(sd, strict=strict)
     if missing or unexpected:
-        log.warning("%s: non-strict load: %d missing keys (left as initialised) %s; %d unexpected keys (ignored) %s",
-                    alias, len(missing), missing[:10], len(unexpected), unexpected[:10])
+        log.warning(
+            "%s: non-strict load: %d missing keys (left as initialised) %s; %d unexpected keys (ignored) %s",
+            alias,
+            len(missing),
+            missing[:10],
+            len(unexpected),
+            unexpected[:10],
+        )
     return {"missing": missing, "unexpected": unexpected, "loaded": len(sd)}
 
 
@@ -193,16 +218,24 @@ def _folder_parts(folder: Path) -> tuple[dict[str, Any], Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
     if len(files) == 1:
         return cfg, files[0]
-    raise WeightsMismatchError(f"{folder}: expected one weight file ({', '.join(FOLDER_WEIGHTS)}), found "
-                               f"{[p.name for p in files] or 'none'}")
+    raise WeightsMismatchError(
+        f"{folder}: expected one weight file ({', '.join(FOLDER_WEIGHTS)}), found "
+        f"{[p.name for p in files] or 'none'}"
+    )
 
 
-def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger,
-              hash_cache: Path | None = None, resolve: Callable[[str], Any] | None = None) -> LoadedClip:
+def load_clip(
+    alias: str,
+    entry: dict[str, Any],
+    path: Path,
+    log: logging.Logger,
+    hash_cache: Path | None = None,
+    resolve: Callable[[str], Any] | None = None,
+) -> LoadedClip:
     """Build ``entry['architecture']`` with open_clip and load the weights at ``path`` into it (on the CPU).
 
-    ``load.base: <alias>`` (GeoRSCLIP's recipe) first loads that alias's weights, found with ``resolve`` by the
-    same search order, then loads ``path`` over them (normally non-strictly).
+    ``load.base: <alias>`` (GeoRSCLIP's recipe) first loads that alias's weights, found with
+    ``resolve`` by the     same search order, then loads ``path`` over them (normally non-strictly).
     """
     import open_clip
 
@@ -219,18 +252,23 @@ def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger
         arch = arch or f"satcore-{alias}"
         _register_config(arch, entry["model_cfg"])
     if not arch:
-        raise WeightsMismatchError(f"model alias {alias!r} sets no `architecture` (an open_clip model name such "
-                                   "as ViT-B-32-quickgelu)")
+        raise WeightsMismatchError(
+            f"model alias {alias!r} sets no `architecture` (an open_clip model name such "
+            "as ViT-B-32-quickgelu)"
+        )
     if arch not in open_clip.list_models():
-        raise WeightsMismatchError(f"architecture {arch!r} of {alias!r} is not an open_clip model; give an inline "
-                                   "`model_cfg:` or one of open_clip.list_models()")
+        raise WeightsMismatchError(
+            f"architecture {arch!r} of {alias!r} is not an open_clip model; give an inline "
+            "`model_cfg:` or one of open_clip.list_models()"
+        )
     with _quiet_random_init():
         model = open_clip.create_model(arch, pretrained=None, device="cpu")
     load_cfg = dict(entry.get("load") or {})
     if load_cfg.get("base"):
         if resolve is None:
-            raise WeightsMismatchError(f"{alias!r} loads over base weights {load_cfg['base']!r}, but no resolver "
-                                       "was given")
+            raise WeightsMismatchError(
+                f"{alias!r} loads over base weights {load_cfg['base']!r}, but no resolver was given"
+            )
         base = resolve(load_cfg["base"])
         base_path = Path(base.path)
         if base_path.is_dir():
@@ -246,11 +284,16 @@ def load_clip(alias: str, entry: dict[str, Any], path: Path, log: logging.Logger
     pre = dict(entry.get("preprocess") or folder_cfg.get("preprocess_cfg") or {})
     size = pre.get("size") or pre.get("image_size") or model.visual.image_size
     size = int(size[0] if isinstance(size, (list, tuple)) else size)
-    preprocess = {"size": size, "interpolation": pre.get("interpolation", "bicubic"),
-                  "mean": [float(x) for x in pre.get("mean", OPENAI_MEAN)],
-                  "std": [float(x) for x in pre.get("std", OPENAI_STD)]}
+    preprocess = {
+        "size": size,
+        "interpolation": pre.get("interpolation", "bicubic"),
+        "mean": [float(x) for x in pre.get("mean", OPENAI_MEAN)],
+        "std": [float(x) for x in pre.get("std", OPENAI_STD)],
+    }
     if entry.get("logit_scale") is not None:
         scale = float(entry["logit_scale"])
     else:
         scale = float(model.logit_scale.detach().exp().item())
-    return LoadedClip(model, tokenizer, arch, preprocess, scale, weights, sha256_file(weights, hash_cache), report)
+    return LoadedClip(
+        model, tokenizer, arch, preprocess, scale, weights, sha256_file(weights, hash_cache), report
+    )

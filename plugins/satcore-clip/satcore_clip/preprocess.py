@@ -1,7 +1,8 @@
 """Image preprocessing as torch ops (CPU or GPU), identical to open_clip's resize → centre crop → normalise.
 
 Input: uint8 RGB ``(3, H, W)`` arrays (or tensors already on the device). Output: float ``(N, 3, S, S)``.
-The same function runs on the CPU and on CUDA, so the GPU path decodes nothing twice and the CPU path matches it.
+The same function runs on the CPU and on CUDA, so the GPU path decodes nothing twice and the
+CPU path matches it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import numpy as np
 RGB_NAMES = (("red", "green", "blue"), ("B04", "B03", "B02"), ("R", "G", "B"))
 
 
-def to_rgb_uint8(array: np.ndarray, band_names: tuple[str, ...] = (), value_max: float | None = None) -> np.ndarray:
+def to_rgb_uint8(
+    array: np.ndarray, band_names: tuple[str, ...] = (), value_max: float | None = None
+) -> np.ndarray:
     """``(bands, H, W)`` of any dtype → ``(3, H, W)`` uint8 RGB.
 
-    RGB bands are picked by name (``red green blue`` or Sentinel-2 ``B04 B03 B02``), else the first three; one band is
-    repeated. uint8 is kept as is; other dtypes are divided by ``value_max`` when given, else stretched between the
-    image's 2nd and 98th percentiles.
+    RGB bands are picked by name (``red green blue`` or Sentinel-2 ``B04 B03 B02``), else the first three;
+    one band is repeated. uint8 is kept as is; other dtypes are divided by ``value_max`` when given, else
+    stretched between the image's 2nd and 98th percentiles.
     """
     idx: list[int] | None = None
     for names in RGB_NAMES:
@@ -50,8 +53,11 @@ def preprocess_tensor(img: Any, size: int, mean: Any, std: Any, interpolation: s
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
-    mode = {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR,
-            "nearest": InterpolationMode.NEAREST}[interpolation]
+    mode = {
+        "bicubic": InterpolationMode.BICUBIC,
+        "bilinear": InterpolationMode.BILINEAR,
+        "nearest": InterpolationMode.NEAREST,
+    }[interpolation]
     x = img.to(torch.float32)
     h, w = x.shape[-2:]
     if min(h, w) != size:
@@ -72,5 +78,7 @@ def preprocess_batch(images: list[np.ndarray], cfg: dict[str, Any], device: str 
         t = torch.from_numpy(np.ascontiguousarray(a))
         if device != "cpu":
             t = t.pin_memory().to(device, non_blocking=True)
-        out.append(preprocess_tensor(t, cfg["size"], cfg["mean"], cfg["std"], cfg.get("interpolation", "bicubic")))
+        out.append(
+            preprocess_tensor(t, cfg["size"], cfg["mean"], cfg["std"], cfg.get("interpolation", "bicubic"))
+        )
     return torch.stack(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -10,11 +11,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 LEVIR = REPO / "examples" / "data" / "levir-cd"
 
-TINY_CFG = {"embed_dim": 64,
-            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
-TINY_PRE = {"size": 64, "interpolation": "bicubic", "mean": [0.48145466, 0.4578275, 0.40821073],
-            "std": [0.26862954, 0.26130258, 0.27577711]}
+TINY_CFG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+TINY_PRE = {
+    "size": 64,
+    "interpolation": "bicubic",
+    "mean": [0.48145466, 0.4578275, 0.40821073],
+    "std": [0.26862954, 0.26130258, 0.27577711],
+}
 
 
 def tiny_model(seed: int):
@@ -27,8 +34,15 @@ def tiny_model(seed: int):
 
 
 def tiny_entry(**extra):
-    return {"family": "open_clip", "architecture": "tiny-clip", "model_cfg": TINY_CFG, "load": {"strict": True},
-            "preprocess": TINY_PRE, "licence": "test only", **extra}
+    return {
+        "family": "open_clip",
+        "architecture": "tiny-clip",
+        "model_cfg": TINY_CFG,
+        "load": {"strict": True},
+        "preprocess": TINY_PRE,
+        "licence": "test only",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -75,14 +89,19 @@ def levir_dir() -> Path:
 
 def spec(tmp_path: Path, model: str = "tiny-a", out: str = "run", **probs) -> dict:
     """The levir zero-shot pipeline on the bundled sample with a tiny model."""
-    return {"version": 1, "name": "tiny-clip", "seed": 0,
-            "source": {"type": "folder-pairs", "root": str(LEVIR)},
-            "steps": [{"id": "probs", "type": "clip-zeroshot", "model": model, **probs},
-                      {"id": "change", "type": "probability-delta", "input": "probs",
-                       "threshold": {"optimise": "f1"}}],
-            "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 20},
-            "output": {"dir": str(tmp_path / out), "maps": False, "report": True},
-            "execution": {"batch_size": 4, "device": "cpu"}}
+    return {
+        "version": 1,
+        "name": "tiny-clip",
+        "seed": 0,
+        "source": {"type": "folder-pairs", "root": str(LEVIR)},
+        "steps": [
+            {"id": "probs", "type": "clip-zeroshot", "model": model, **probs},
+            {"id": "change", "type": "probability-delta", "input": "probs", "threshold": {"optimise": "f1"}},
+        ],
+        "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 20},
+        "output": {"dir": str(tmp_path / out), "maps": False, "report": True},
+        "execution": {"batch_size": 4, "device": "cpu"},
+    }
 
 
 @pytest.fixture
@@ -93,14 +112,17 @@ def make_spec():
 @pytest.fixture
 def make_extractor(tiny_env):
     """A set-up clip-zeroshot extractor on the CPU (tiny-a unless told)."""
-    from satcore.components import RunContext
     from satcore_clip.extractor import ClipZeroShotExtractor, ClipZeroShotParams
+
+    from satcore.components import RunContext
 
     made = []
 
     def make(**params):
         params.setdefault("model", "tiny-a")
-        ext = ClipZeroShotExtractor(ClipZeroShotParams(**params), RunContext(device="cpu", batch_size=4), "probs")
+        ext = ClipZeroShotExtractor(
+            ClipZeroShotParams(**params), RunContext(device="cpu", batch_size=4), "probs"
+        )
         ext.setup()
         made.append(ext)
         return ext
@@ -116,10 +138,8 @@ def levir_items():
     src = FolderPairsSource(FolderPairsParams(root=str(LEVIR)))
     out = []
     for ref in src.list_items():
-        try:
+        with contextlib.suppress(Exception):
             out.append(src.load(ref))
-        except Exception:
-            pass
     return out
 
 

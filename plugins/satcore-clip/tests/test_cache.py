@@ -1,7 +1,7 @@
 import pandas as pd
+from satcore_clip.extractor import ClipZeroShotExtractor
 
 import satcore
-from satcore_clip.extractor import ClipZeroShotExtractor
 
 
 def counting(monkeypatch):
@@ -27,8 +27,9 @@ def test_second_run_does_not_reencode(tiny_env, make_spec, tmp_path, monkeypatch
     assert calls["images"] == first  # nothing re-encoded
     assert r2.manifest["models"][0]["embedding_cache"]["misses"] == 0
     d1, d2 = r1.results().drop(columns=[]), r2.results()
-    pd.testing.assert_frame_equal(d1.sort_values("item_id").reset_index(drop=True),
-                                  d2.sort_values("item_id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        d1.sort_values("item_id").reset_index(drop=True), d2.sort_values("item_id").reset_index(drop=True)
+    )
     # another detector setting on the same images: still no encoding
     s3 = make_spec(tmp_path, out="r3")
     s3["steps"][1]["distance"] = "cosine"

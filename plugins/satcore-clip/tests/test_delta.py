@@ -2,13 +2,13 @@ import json
 
 import numpy as np
 import pytest
+from satcore_clip.delta import OptimiseThreshold, ProbabilityDeltaDetector, ProbabilityDeltaParams, delta
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 import satcore
 from satcore.components import Batch, RunContext
 from satcore.data import Item, Raster
 from satcore.evaluate.threshold import optimise_threshold, threshold_curve
-from satcore_clip.delta import OptimiseThreshold, ProbabilityDeltaDetector, ProbabilityDeltaParams, delta
 
 SK = {"f1": f1_score, "accuracy": accuracy_score, "recall": recall_score, "precision": precision_score}
 
@@ -53,8 +53,11 @@ def test_curve_counts_match_sklearn_on_every_candidate():
     for i, t in enumerate(c.thresholds):
         pred = s > t
         assert (c.tp[i], c.fp[i], c.fn[i], c.tn[i]) == (
-            int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum()), int((~pred & (y == 1)).sum()),
-            int((~pred & (y == 0)).sum()))
+            int((pred & (y == 1)).sum()),
+            int((pred & (y == 0)).sum()),
+            int((~pred & (y == 1)).sum()),
+            int((~pred & (y == 0)).sum()),
+        )
 
 
 def test_distances():
@@ -71,8 +74,9 @@ def _item(i):
 
 
 def test_process_explains_rose_and_fell(tmp_path):
-    det = ProbabilityDeltaDetector(ProbabilityDeltaParams(threshold=0.5, explain=2),
-                                   RunContext(run_dir=tmp_path), "change")
+    det = ProbabilityDeltaDetector(
+        ProbabilityDeltaParams(threshold=0.5, explain=2), RunContext(run_dir=tmp_path), "change"
+    )
     classes = ("forest", "building", "road", "lake")
     inp = {"probabilities": np.array([[0.6, 0.1, 0.2, 0.1], [0.1, 0.5, 0.3, 0.1]]), "classes": classes}
     same = {"probabilities": np.array([[0.25] * 4, [0.25] * 4]), "classes": classes}

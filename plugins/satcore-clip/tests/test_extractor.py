@@ -13,8 +13,16 @@ def test_whole_path_runs(tiny_env, make_spec, tmp_path):
     assert res.exit_code == 0 and res.items_ok == 11 and res.items_failed == 1
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     ok = df[df["error"].isna()]
-    for col in ("probs.top_classes_before", "probs.top_classes_after", "change.score", "change.label",
-                "change.threshold", "change.rose", "change.fell", "change.class_delta"):
+    for col in (
+        "probs.top_classes_before",
+        "probs.top_classes_after",
+        "change.score",
+        "change.label",
+        "change.threshold",
+        "change.rose",
+        "change.fell",
+        "change.class_delta",
+    ):
         assert col in df.columns, col
     assert set(ok["split"]) == {"train", "test"}
     # Δ = Σ|p2 - p1| recomputed from the stored signed per-class deltas
@@ -41,7 +49,6 @@ def test_whole_path_runs(tiny_env, make_spec, tmp_path):
 def test_probabilities_sum_to_one_and_match_reference(make_extractor, levir_items, tiny_env):
     import open_clip
     import torch
-
     from satcore_clip.preprocess import preprocess_batch, to_rgb_uint8
 
     ext = make_extractor(classes=["forest", "road", "building", "river"])
@@ -51,9 +58,15 @@ def test_probabilities_sum_to_one_and_match_reference(make_extractor, levir_item
     model.load_state_dict(torch.load(tiny_env["models"] / "tiny-a" / "model.pt", weights_only=True))
     tok = open_clip.get_tokenizer("tiny-clip")
     with torch.no_grad():
-        text = torch.stack([torch.nn.functional.normalize(model.encode_text(tok([f"a satellite image of {c}"])),
-                                                          dim=-1)[0] for c in ["forest", "road", "building", "river"]])
-        for item, rec in zip(levir_items[:3], out):
+        text = torch.stack(
+            [
+                torch.nn.functional.normalize(model.encode_text(tok([f"a satellite image of {c}"])), dim=-1)[
+                    0
+                ]
+                for c in ["forest", "road", "building", "river"]
+            ]
+        )
+        for item, rec in zip(levir_items[:3], out, strict=False):
             p = rec["probabilities"]
             assert p.shape == (2, 4) and np.allclose(p.sum(axis=1), 1, atol=1e-6)
             for k, r in enumerate(item.images):
@@ -79,10 +92,13 @@ def test_preprocessing_matches_open_clip_transform(levir_items):
     import torch
     from open_clip.transform import image_transform
     from PIL import Image
-
     from satcore_clip.preprocess import preprocess_batch, to_rgb_uint8
 
-    cfg = {"size": 64, "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+    cfg = {
+        "size": 64,
+        "mean": [0.48145466, 0.4578275, 0.40821073],
+        "std": [0.26862954, 0.26130258, 0.27577711],
+    }
     ref_tf = image_transform(64, is_train=False, mean=cfg["mean"], std=cfg["std"])
     for item in levir_items[:4]:
         rgb = to_rgb_uint8(item.images[0].array, item.images[0].band_names)

@@ -1,11 +1,10 @@
-"""Family quirks on tiny checkpoints: plain strict, nested state_dict + module. prefix, non-strict, folders."""
+"""Family quirks on tiny checkpoints: strict, nested state_dict + module. prefix, non-strict, folders."""
 
 import json
 import logging
 
 import pytest
 import torch
-
 from satcore_clip.loader import WeightsMismatchError, load_clip
 
 
@@ -93,7 +92,9 @@ def test_non_strict_logs_missing_and_unexpected(tmp_path, make_entry, make_tiny,
     torch.save(part, tmp_path / "rs5m.pt")
     m = load_clip("geo", make_entry(load={"strict": False}), tmp_path / "rs5m.pt", logger)
     missing = [k for k in sd if k.startswith("visual.transformer.resblocks.1.")]
-    assert sorted(m.load_report["missing"]) == sorted(missing) and m.load_report["unexpected"] == ["aux_head.bias"]
+    assert sorted(m.load_report["missing"]) == sorted(missing) and m.load_report["unexpected"] == [
+        "aux_head.bias"
+    ]
     assert same_weights(m.model, {k: v for k, v in part.items() if k != "aux_head.bias"})
     warn = [r for r in records if "non-strict load" in r]
     assert warn and f"{len(missing)} missing" in warn[0] and "aux_head.bias" in warn[0]
@@ -105,7 +106,6 @@ def test_non_strict_logs_missing_and_unexpected(tmp_path, make_entry, make_tiny,
 
 def test_safetensors_and_local_dir_folder(tmp_path, make_entry, make_tiny, log):
     from safetensors.torch import save_file
-
     from satcore_clip.loader import OPENAI_MEAN
 
     sd = {k: v.contiguous() for k, v in make_tiny(10).state_dict().items()}
@@ -148,8 +148,13 @@ def test_base_weights_then_non_strict_overlay(tmp_path, make_entry, make_tiny, l
         seen.append(alias)
         return SimpleNamespace(path=tmp_path / "base.pt", entry=make_entry())
 
-    m = load_clip("geo", make_entry(load={"strict": False, "base": "clip-tiny"}), tmp_path / "rs5m.pt", log[0],
-                  resolve=resolve)
+    m = load_clip(
+        "geo",
+        make_entry(load={"strict": False, "base": "clip-tiny"}),
+        tmp_path / "rs5m.pt",
+        log[0],
+        resolve=resolve,
+    )
     assert seen == ["clip-tiny"]
     sd = m.model.state_dict()
     assert all(torch.equal(sd[k], v) for k, v in part.items())  # overlay wins
@@ -162,8 +167,11 @@ def test_extract_training_checkpoint_with_optimizer(tmp_path, make_entry, make_t
     from satcore_clip.extract import main
 
     sd = make_tiny(13).state_dict()
-    ckpt = {"epoch": 20, "state_dict": {f"module.{k}": v for k, v in sd.items()},
-            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-5, "betas": (0.9, 0.98), "fn": print}]}}
+    ckpt = {
+        "epoch": 20,
+        "state_dict": {f"module.{k}": v for k, v in sd.items()},
+        "optimizer": {"state": {}, "param_groups": [{"lr": 1e-5, "betas": (0.9, 0.98), "fn": print}]},
+    }
     torch.save(ckpt, tmp_path / "epoch_20.pt")
     with pytest.raises(WeightsMismatchError, match="satcore_clip.extract"):
         load_clip("sky", make_entry(), tmp_path / "epoch_20.pt", log[0])

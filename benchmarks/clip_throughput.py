@@ -1,0 +1,351 @@
+"""CLIP zero-shot throughput: the satcore pipeline vs a hand-written batched open_clip loop vs a naive loop.
+
+    python benchmarks/clip_throughput.py                       # CPU, tiny random open_clip model (offline)
+    python benchmarks/clip_throughput.py --pairs 128 --threads 2
+    python benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 [--compile]   # GPU mode
+
+All three read the same PNG pairs (written once into a temporary LEVIR-style folder) and use the same
+preprocessing (satcore_clip.preprocess: resize bicubic + centre crop + normalise as torch ops) and the same
+weights (random: throughput does not depend on the values), 32 class prompts:
+
+1. satcore: ``satcore.run`` of folder-pairs → clip-zeroshot → probability-delta
+   (fixed threshold, no fit pass), embedding cache off, timed end to end (setup and all outputs included):
+   plain (``--loader-workers`` decoding threads), with maps + report, and serial (``loader_workers: 0``, the
+   hand loop's exact schedule).
+2. hand-written: the same model loaded once, prompts encoded once, images read with PIL,
+   preprocessed and encoded in batches, softmax, Δ. The overhead target is satcore ≤ 10 % slower than this.
+3. naive: one image at a time, re-tokenising and re-encoding the prompts on every call (the usual notebook
+   loop). The target is satcore ≥ 10× faster.
+
+GPU mode adds: the eager bf16 model-only bound (random tensors already on the GPU →
+images/s, pairs/s = ÷ 2), GPU
+preprocessing from uint8 tiles already on the GPU, pinned-memory host→device feeding, and optionally
+torch.compile of the image encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+LEVIR = REPO / "examples" / "data" / "levir-cd"
+TINY_CFG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+OPENAI = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+
+
+def make_pairs(root: Path, n: int, size: int, seed: int = 0) -> list[tuple[Path, Path]]:
+    """``n`` distinct PNG pairs cut (random crops, flips) from the bundled LEVIR-CD sample."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    srcs = []
+    for a in sorted((LEVIR / "A").glob("*.png")):
+        b = LEVIR / "B" / a.name
+        if b.exists():
+            ia, ib = np.asarray(Image.open(a).convert("RGB")), np.asarray(Image.open(b).convert("RGB"))
+            if ia.shape == ib.shape and min(ia.shape[:2]) >= size:
+                srcs.append((ia, ib))
+    for d in ("A", "B", "label"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        ia, ib = srcs[i % len(srcs)]
+        y = int(rng.integers(0, ia.shape[0] - size + 1))
+        x = int(rng.integers(0, ia.shape[1] - size + 1))
+        ca, cb = ia[y : y + size, x : x + size], ib[y : y + size, x : x + size]
+        if rng.random() < 0.5:
+            ca, cb = ca[:, ::-1], cb[:, ::-1]
+        name = f"bench_{i:05d}.png"
+        Image.fromarray(np.ascontiguousarray(ca)).save(root / "A" / name)
+        Image.fromarray(np.ascontiguousarray(cb)).save(root / "B" / name)
+        Image.fromarray(np.zeros((size, size), np.uint8)).save(root / "label" / name)
+        out.append((root / "A" / name, root / "B" / name))
+    return out
+
+
+def build_model(arch: str, device: str, dtype_name: str, work: Path):
+    """A random model saved as a checkpoint under $SATCORE_MODELS/bench/ with a user registry alias."""
+    import open_clip
+    import torch
+    import yaml
+
+    if arch == "tiny":
+        (work / "tiny-clip.json").write_text(json.dumps(TINY_CFG))
+        open_clip.add_model_config(str(work / "tiny-clip.json"))
+        name, pre = "tiny-clip", {"size": 64, "interpolation": "bicubic", **OPENAI}
+        entry = {"family": "open_clip", "architecture": name, "model_cfg": TINY_CFG}
+    else:
+        name = f"{arch}-quickgelu" if not arch.endswith("quickgelu") else arch
+        pre = {"size": 224, "interpolation": "bicubic", **OPENAI}
+        entry = {"family": "open_clip", "architecture": name}
+    torch.manual_seed(0)
+    model = open_clip.create_model(name, pretrained=None).eval()
+    (work / "models" / "bench").mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(work / "models" / "bench" / "model.safetensors"),
+    )
+    entry.update({"load": {"strict": True}, "preprocess": pre, "licence": "random weights (benchmark)"})
+    (work / "registry.yaml").write_text(yaml.safe_dump({"models": {"bench": entry}}))
+    os.environ["SATCORE_MODELS"] = str(work / "models")
+    os.environ["SATCORE_REGISTRY"] = str(work / "registry.yaml")
+    os.environ["SATCORE_CACHE"] = str(work / "cache")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    return model.to(device, dtype), open_clip.get_tokenizer(name), pre, dtype, name
+
+
+def classes() -> list[str]:
+    from satcore_clip.extractor import resolve_classes
+
+    return resolve_classes("satellite-32")
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.moveaxis(np.asarray(Image.open(path).convert("RGB")), -1, 0)
+
+
+def load_fresh(name: str, work: Path, device: str, dtype):
+    """The model as a script would load it: build, read the checkpoint, load strictly."""
+    import open_clip
+    from safetensors.torch import load_file
+
+    model = open_clip.create_model(name, pretrained=None)
+    model.load_state_dict(load_file(str(work / "models" / "bench" / "model.safetensors")))
+    return model.eval().to(device, dtype)
+
+
+def hand_written(pairs, name, work, tok, pre, dtype, device, batch: int) -> tuple[float, np.ndarray]:
+    """Batched open_clip loop: model loaded, prompts encoded once, images in batches (all timed)."""
+    import torch
+    from satcore_clip.preprocess import preprocess_batch
+
+    t = time.perf_counter()
+    model = load_fresh(name, work, device, dtype)
+    with torch.inference_mode():
+        text = torch.nn.functional.normalize(
+            model.encode_text(tok([f"a satellite image of {c}" for c in classes()]).to(device)).float(),
+            dim=-1,
+        )
+        scale = model.logit_scale.exp().float()
+        deltas = []
+        for i in range(0, len(pairs), batch // 2 or 1):
+            chunk = pairs[i : i + (batch // 2 or 1)]
+            imgs = [read_rgb(p) for ab in chunk for p in ab]
+            x = preprocess_batch(imgs, pre, device).to(dtype)
+            e = torch.nn.functional.normalize(model.encode_image(x).float(), dim=-1)
+            p = torch.softmax(scale * e @ text.T, dim=-1).view(len(chunk), 2, -1)
+            deltas.append((p[:, 1] - p[:, 0]).abs().sum(-1).cpu().numpy())
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - t, np.concatenate(deltas)
+
+
+def naive(pairs, model, tok, pre, dtype, device) -> tuple[float, np.ndarray]:
+    """One image at a time, prompts re-encoded on every call."""
+    import torch
+    from satcore_clip.preprocess import preprocess_batch
+
+    def probs(img):
+        text = torch.nn.functional.normalize(
+            model.encode_text(tok([f"a satellite image of {c}" for c in classes()]).to(device)).float(),
+            dim=-1,
+        )
+        e = torch.nn.functional.normalize(
+            model.encode_image(preprocess_batch([img], pre, device).to(dtype)).float(), dim=-1
+        )
+        return torch.softmax(model.logit_scale.exp().float() * e @ text.T, dim=-1)[0]
+
+    t = time.perf_counter()
+    out = []
+    with torch.inference_mode():
+        for a, b in pairs:
+            out.append(float((probs(read_rgb(b)) - probs(read_rgb(a))).abs().sum()))
+    return time.perf_counter() - t, np.asarray(out)
+
+
+def run_satcore(
+    data: Path,
+    work: Path,
+    tag: str,
+    batch: int,
+    device: str,
+    dtype: str,
+    report: bool,
+    compile_: bool,
+    loader_workers: int,
+) -> tuple[float, np.ndarray]:
+    import satcore
+
+    spec = {
+        "version": 1,
+        "name": "bench",
+        "source": {"type": "folder-pairs", "root": str(data)},
+        "steps": [
+            {
+                "id": "probs",
+                "type": "clip-zeroshot",
+                "model": "bench",
+                "cache": False,
+                "dtype": dtype,
+                "compile": compile_,
+            },
+            {"id": "change", "type": "probability-delta", "threshold": 0.5},
+        ],
+        "output": {"dir": str(work / f"run-{tag}"), "maps": report, "report": report},
+        "execution": {"batch_size": batch // 2, "device": device, "loader_workers": loader_workers},
+    }
+    t = time.perf_counter()
+    res = satcore.run(spec, progress=False, overwrite=True)
+    took = time.perf_counter() - t
+    df = res.results().sort_values("item_id")
+    return took, df["change.score"].to_numpy()
+
+
+def gpu_extras(model, pre, dtype, batch: int, compile_: bool) -> dict[str, float]:
+    """Model-only bound, GPU preprocessing from uint8 tiles, pinned feeding (CUDA only)."""
+    import torch
+    from satcore_clip.preprocess import preprocess_tensor
+
+    out: dict[str, float] = {}
+    s = pre["size"]
+
+    def bench(fn, n_items: int, reps: int = 20) -> float:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+        return n_items * reps / (time.perf_counter() - t)
+
+    x = torch.randn(batch, 3, s, s, device="cuda", dtype=dtype)
+    with torch.inference_mode():
+        out["model_only_images_per_s"] = bench(lambda: model.encode_image(x), batch)
+        if compile_:
+            enc = torch.compile(model.encode_image)
+            out["model_only_compiled_images_per_s"] = bench(lambda: enc(x), batch)
+        tiles = torch.randint(0, 256, (batch, 3, 256, 256), dtype=torch.uint8, device="cuda")
+        out["gpu_preprocess_images_per_s"] = bench(
+            lambda: torch.stack([preprocess_tensor(t, s, pre["mean"], pre["std"]) for t in tiles]), batch
+        )
+        host = torch.randint(0, 256, (batch, 3, 256, 256), dtype=torch.uint8).pin_memory()
+        out["pinned_h2d_images_per_s"] = bench(lambda: host.to("cuda", non_blocking=True), batch)
+    out["model_only_pairs_per_s"] = out["model_only_images_per_s"] / 2
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument(
+        "--arch", default="tiny", help="tiny (offline test model) or an open_clip name, e.g. ViT-B-32"
+    )
+    ap.add_argument("--pairs", type=int, default=96)
+    ap.add_argument(
+        "--naive-pairs", type=int, default=32, help="the naive loop is slow: time it on fewer pairs"
+    )
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=32, help="images per forward pass (pairs per batch = ÷ 2)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--loader-workers", type=int, default=2)
+    ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on CUDA)")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args()
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dtype_name = a.dtype or ("bf16" if a.device == "cuda" else "fp32")
+    work = Path(tempfile.mkdtemp(prefix="satcore-clip-bench-"))
+    try:
+        data = work / "data"
+        pairs = make_pairs(data, a.pairs, a.size)
+        model, tok, pre, dtype, name = build_model(a.arch, a.device, dtype_name, work)
+        best: dict[str, float] = {}
+        ref = None
+        for r in range(a.repeat + 1):  # interleaved; round 0 warms imports and caches and is not counted
+            keep = (lambda k, v: best.__setitem__(k, min(best.get(k, 1e9), v))) if r else (lambda k, v: None)
+            t, d_hand = hand_written(pairs, name, work, tok, pre, dtype, a.device, a.batch)
+            keep("hand", t)
+            t, d_sat = run_satcore(
+                data, work, "plain", a.batch, a.device, dtype_name, False, a.compile, a.loader_workers
+            )
+            keep("satcore", t)
+            t, _ = run_satcore(data, work, "serial", a.batch, a.device, dtype_name, False, a.compile, 0)
+            keep("satcore_serial", t)
+            t, _ = run_satcore(
+                data, work, "report", a.batch, a.device, dtype_name, True, a.compile, a.loader_workers
+            )
+            keep("satcore_report", t)
+            ref = (d_hand, d_sat)
+        naive(pairs[:2], model, tok, pre, dtype, a.device)  # warm-up
+        t, d_naive = naive(pairs[: a.naive_pairs], model, tok, pre, dtype, a.device)
+        naive_pps = a.naive_pairs / t
+        d_hand, d_sat = ref  # type: ignore[misc]
+        agree = float(np.max(np.abs(d_hand - d_sat)))
+        agree_naive = float(np.max(np.abs(d_naive - d_hand[: a.naive_pairs])))
+        n = a.pairs
+        res = {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_1min_at_end": os.getloadavg()[0],
+            "device": a.device,
+            "arch": a.arch,
+            "dtype": dtype_name,
+            "pairs": n,
+            "size": a.size,
+            "batch_images": a.batch,
+            "loader_workers": a.loader_workers,
+            "hand_pairs_per_s": n / best["hand"],
+            "satcore_pairs_per_s": n / best["satcore"],
+            "satcore_report_pairs_per_s": n / best["satcore_report"],
+            "satcore_serial_pairs_per_s": n / best["satcore_serial"],
+            "naive_pairs_per_s": naive_pps,
+            "satcore_overhead_pct": 100 * (best["satcore"] / best["hand"] - 1),
+            "satcore_report_overhead_pct": 100 * (best["satcore_report"] / best["hand"] - 1),
+            "satcore_serial_overhead_pct": 100 * (best["satcore_serial"] / best["hand"] - 1),
+            "speedup_vs_naive": (n / best["satcore"]) / naive_pps,
+            "max_abs_delta_diff_satcore_vs_hand": agree,
+            "max_abs_delta_diff_naive_vs_hand": agree_naive,
+        }
+        if a.device == "cuda":
+            res.update(gpu_extras(model, pre, dtype, 256, a.compile))
+            res["gpu"] = torch.cuda.get_device_name()
+        for k, v in res.items():
+            print(f"{k:40s} {v:.4g}" if isinstance(v, float) else f"{k:40s} {v}")
+        ok_over = res["satcore_overhead_pct"] <= 10
+        ok_naive = res["speedup_vs_naive"] >= 10
+        print(
+            f"target satcore overhead <= 10%: {'MET' if ok_over else 'NOT MET'}; "
+            f"target >= 10x naive: {'MET' if ok_naive else 'NOT MET'}"
+        )
+        if a.json:
+            a.json.write_text(json.dumps(res, indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
