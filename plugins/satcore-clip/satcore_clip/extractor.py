@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from satcore.components import Batch, Extractor, Params
-from satcore.errors import MissingDependencyError, SpecError
+from satcore.errors import MissingDependencyError, MissingWeightsError, SpecError
 
 BUNDLED_CLASSES = ("satellite-32",)
 BUNDLED_TEMPLATES = ("default", "ensemble")
@@ -158,7 +158,16 @@ class ClipZeroShotExtractor(Extractor):
         log = self.context.logger
         base = (entry.get("load") or {}).get("base")
         if base:  # GeoRSCLIP: base weights first; a missing base stops the run here too
-            self._base_resolved = self.context.resolve_model(base)
+            try:
+                self._base_resolved = self.context.resolve_model(base)
+            except MissingWeightsError as exc:
+                raise MissingWeightsError(
+                    exc.alias,
+                    exc.searched,
+                    f"{exc.how_to} ({self._resolved.alias!r} loads its checkpoint over the weights of "
+                    f"{base!r}, "
+                    "its `load.base`)",
+                ) from None
         loaded = load_clip(
             self._resolved.alias,
             entry,

@@ -153,3 +153,28 @@ def test_bundled_class_set_is_the_thesis_32():
 
     with pytest.raises(SpecError):
         resolve_templates(["no placeholder"])
+
+
+def test_missing_base_weights_stop_setup_naming_both(tiny_env, make_entry):
+    import yaml
+    from satcore_clip.extractor import ClipZeroShotExtractor, ClipZeroShotParams
+
+    from satcore.components import RunContext
+    from satcore.errors import MissingWeightsError
+    from satcore.registry import get_registry
+
+    reg = yaml.safe_load(tiny_env["registry"].read_text())
+    reg["models"]["tiny-geo"] = make_entry(load={"strict": False, "base": "tiny-openai"})
+    reg["models"]["tiny-openai"] = make_entry()
+    tiny_env["registry"].write_text(yaml.safe_dump(reg))
+    (tiny_env["models"] / "tiny-geo").mkdir()
+    (tiny_env["models"] / "tiny-geo" / "rs5m.pt").write_bytes(
+        (tiny_env["models"] / "tiny-a" / "model.pt").read_bytes()
+    )
+    get_registry(refresh=True)
+    ext = ClipZeroShotExtractor(ClipZeroShotParams(model="tiny-geo"), RunContext(device="cpu"), "probs")
+    with pytest.raises(MissingWeightsError) as ei:
+        ext.setup()
+    msg = str(ei.value)
+    assert "'tiny-openai' were not found" in msg and "'tiny-geo' loads its checkpoint over" in msg
+    assert str(tiny_env["models"] / "tiny-openai") in msg
