@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from satcore.components import Batch, Extractor, Params
-from satcore.errors import MissingDependencyError, MissingWeightsError, SpecError
+from satcore.errors import ComponentError, MissingDependencyError, MissingWeightsError, SpecError
 
 BUNDLED_CLASSES = ("satellite-32",)
 BUNDLED_TEMPLATES = ("default", "ensemble")
@@ -327,6 +327,10 @@ class ClipZeroShotExtractor(Extractor):
         rgbs: list[np.ndarray] = []
         counts: list[int] = []
         for item in batch:
+            if not item.images:
+                raise ComponentError(
+                    "clip-zeroshot needs at least one image; the item has none", item.item_id, self.step_id
+                )
             for r in item.images:
                 rgbs.append(to_rgb_uint8(r.array, tuple(r.band_names), self.params.value_max))
             counts.append(len(item.images))
