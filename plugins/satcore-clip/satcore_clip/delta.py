@@ -221,6 +221,7 @@ class ProbabilityDeltaDetector(Detector):
         if thr is not None:
             ax.axvline(thr, color="k", ls="--", label=f"threshold {thr:.3g}")
         ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)  # single items stay visible on the log scale
         ax.set_xlabel(f"Δ ({state.get('distance', 'l1')})")
         ax.set_ylabel("items (log)")
         ax.legend(fontsize=8)
@@ -248,7 +249,7 @@ class ProbabilityDeltaDetector(Detector):
         if curve:
             fig, ax = plt.subplots(figsize=(6, 3.2))
             for m in OBJECTIVES:
-                ax.plot(curve["threshold"], curve[m], label=m)
+                ax.plot(curve["threshold"], curve[m], label=m, drawstyle="steps-post")
             if thr is not None:
                 ax.axvline(thr, color="k", ls="--", label=f"chosen {thr:.3g}")
             ax.set_xlabel("threshold on Δ")
