@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from satcore.evaluate.metrics import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from satcore.engine.runner import Engine, Journal
     from satcore.spec import Pipeline
 
@@ -68,14 +71,23 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     """Write results.parquet and errors.jsonl, compute metrics.json; return counts and metrics."""
     import pandas as pd
 
-    visible = [df[[c for c in df.columns if not c.startswith("_")]] for df in
-               journal.iter_final(lambda c: not c.startswith(("_hp.", "_hn.")))]
+    visible: list[pd.DataFrame] = []
     errors_rows: list[dict[str, Any]] = []
-    for df in journal.iter_final(lambda c: c in ("item_id", "error", "_error_step", "_error_type")):
-        for r in df.to_dict("records"):
-            if isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
-                errors_rows.append({"item_id": r["item_id"], "step": _str_or_none(r.get("_error_step")),
-                                    "error_type": _str_or_none(r.get("_error_type")), "message": r["error"]})
+
+    def frames() -> Iterator[pd.DataFrame]:
+        # one pass over the journal feeds the table, errors.jsonl and the metrics
+        for df in journal.iter_final():
+            visible.append(df[[c for c in df.columns if not c.startswith("_")]])
+            if "error" in df.columns:
+                for r in df[["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
+                            ].to_dict("records"):
+                    if isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
+                        errors_rows.append({"item_id": r["item_id"], "step": _str_or_none(r.get("_error_step")),
+                                            "error_type": _str_or_none(r.get("_error_type")),
+                                            "message": r["error"]})
+            yield df
+
+    metrics = compute_metrics(frames(), pipeline, engine)
     table = pd.concat(visible, ignore_index=True) if visible else pd.DataFrame(columns=["item_id", "split",
                                                                                          "error"])
     table = table.sort_values("item_id", kind="stable").reset_index(drop=True)
@@ -91,7 +103,6 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     etmp.write_text("".join(json.dumps(r) + "\n" for r in errors_rows), encoding="utf-8")
     etmp.replace(out / "errors.jsonl")
 
-    metrics = compute_metrics(journal, pipeline, engine)
     if metrics is not None:
         from satcore.engine.runner import write_json
 
@@ -100,8 +111,8 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     return {"ok": int(len(table) - n_failed), "failed": n_failed, "metrics": metrics}
 
 
-def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dict[str, Any] | None:
-    """metrics.json in the DESIGN.md layout; ``None`` when no item has truth."""
+def compute_metrics(frames: Iterable[pd.DataFrame], pipeline: Pipeline, engine: Engine) -> dict[str, Any] | None:
+    """metrics.json in the DESIGN.md layout from the journal's final rows; ``None`` when no item has truth."""
     bins = pipeline.spec.evaluate.bins
     det_ids = [s.id for s, c in engine.steps if isinstance(c, Detector)]
     acc: dict[tuple[str, str], _Acc] = defaultdict(
@@ -111,7 +122,7 @@ def compute_metrics(journal: Journal, pipeline: Pipeline, engine: Engine) -> dic
     thresholds: dict[str, set[float]] = defaultdict(set)
     # streamed part by part: pooled sums are integer, and each item's bootstrap weights come from its id, so
     # the result does not depend on executor/batch order and memory does not grow with the dataset
-    for df in journal.iter_final():
+    for df in frames:
         if "_truth" not in df.columns:
             continue
         for rec in df.to_dict("records"):
