@@ -512,8 +512,13 @@ class Journal:
                 latest[iid] = err is None
         return {k for k, ok in latest.items() if ok}, {k for k, ok in latest.items() if not ok}
 
-    def iter_final(self, columns_filter: Any = None) -> Iterator[pd.DataFrame]:
-        """Each part as a DataFrame, keeping only the latest row of every item (across all parts)."""
+    def iter_final(self, columns_filter: Any = None, max_rows: int = 4096) -> Iterator[pd.DataFrame]:
+        """The latest row of every item (across all parts), as DataFrames of at most ~``max_rows`` rows.
+
+        Parts are read with pyarrow and converted to pandas a group at a time: one conversion per part costs
+        more than the reading on small runs, and one for the whole journal would hold it all in memory.
+        """
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         parts = self.parts()
@@ -521,14 +526,28 @@ class Journal:
         for n, p in enumerate(parts):
             for iid in pq.read_table(p, columns=["item_id"]).column("item_id").to_pylist():
                 last_part[iid] = n
+        group: list[pa.Table] = []
+        rows = 0
+
+        def flush() -> pd.DataFrame:
+            df = pa.concat_tables(group, promote_options="permissive").to_pandas()
+            return df.drop_duplicates("item_id", keep="last")
+
         for n, p in enumerate(parts):
             schema = pq.read_schema(p)
             cols = [c for c in schema.names if columns_filter is None or columns_filter(c)]
-            df = pq.read_table(p, columns=cols).to_pandas()
-            keep = df["item_id"].map(lambda i, n=n: last_part.get(i) == n)
-            df = df[keep.to_numpy(dtype=bool)].drop_duplicates("item_id", keep="last")
-            if len(df):
-                yield df
+            t = pq.read_table(p, columns=cols)
+            keep = [last_part.get(i) == n for i in t.column("item_id").to_pylist()]
+            if not all(keep):
+                t = t.filter(pa.array(keep))
+            if t.num_rows:
+                group.append(t)
+                rows += t.num_rows
+            if rows >= max_rows:
+                yield flush()
+                group, rows = [], 0
+        if group:
+            yield flush()
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
