@@ -214,9 +214,48 @@ class _Problems:
         self.items.append(f"{self.where(loc)} {path}: {msg}" if path else f"{self.where(loc)}: {msg}")
 
     def add_validation(self, err: ValidationError, prefix: Loc, model: type[BaseModel] | None) -> None:
+        merged: dict[Loc, list[Any]] = {}
         for e in err.errors(include_url=False):
-            loc = (*prefix, *[x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))])
-            self.add(loc, describe_error(e, model, tuple(e["loc"])))
+            raw = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
+            # a value checked against a union gets one error per member, located at the member's tag
+            # (`threshold.float`, `threshold.literal['otsu']`): report them as one problem
+            if raw and isinstance(raw[-1], str) and _is_union_tag(raw[-1]) and e["type"] != "extra_forbidden":
+                merged.setdefault((*prefix, *raw[:-1]), []).append(e)
+                continue
+            self.add((*prefix, *raw), describe_error(e, model, tuple(e["loc"])))
+        for loc, errs in merged.items():
+            if len(errs) == 1:
+                self.add(loc, describe_error(errs[0], model, tuple(errs[0]["loc"])))
+                continue
+            wanted = [_expectation(e) for e in errs]
+            got = errs[0].get("input")
+            shown = f"a {type(got).__name__}" if isinstance(got, (dict, list)) else repr(got)
+            self.add(loc, f"expected {' or '.join(dict.fromkeys(wanted))}, got {shown}")
+
+
+_UNION_SCALARS = ("str", "int", "float", "bool", "none")
+_UNION_PREFIXES = ("list[", "tuple[", "dict[", "literal[", "constrained-", "lax-", "json-or-python[",
+                   "is-instance[", "union[", "nullable[", "model-fields", "default[")
+
+
+def _is_union_tag(seg: str) -> bool:
+    """Whether a pydantic error location segment names a union member rather than a key."""
+    return seg in _UNION_SCALARS or seg.startswith(_UNION_PREFIXES) or (
+        seg[:1].isupper() and seg.isidentifier())  # a model class name in a union of models
+
+
+def _expectation(e: Any) -> str:
+    ctx = e.get("ctx") or {}
+    if e["type"] == "literal_error" and "expected" in ctx:
+        return str(ctx["expected"])
+    names = {"float_parsing": "a number", "float_type": "a number", "int_parsing": "an integer",
+             "int_type": "an integer", "bool_parsing": "true/false", "bool_type": "true/false",
+             "string_type": "a string", "dict_type": "a mapping", "model_type": "a mapping",
+             "list_type": "a list", "tuple_type": "a list"}
+    if e["type"] in names:
+        return names[e["type"]]
+    msg = str(e["msg"])
+    return msg[0].lower() + msg[1:].replace("Input should be ", "") if msg else e["type"]
 
 
 def format_loc(loc: Loc) -> str:

@@ -373,3 +373,16 @@ def test_step_whose_input_lacks_what_it_consumes(tmp_path, pm, data_root, h):
         ("change", "probs"),
         ("again", "probs"),
     ]
+
+
+def test_union_value_error_is_one_problem(tmp_path, levir_dir):
+    """A value checked against `'otsu' | float` is one problem listing both expectations, not one per member."""
+    from satcore.errors import SpecError
+    from satcore.spec import load_pipeline
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f"version: 1\nsource: {{type: folder-pairs, root: {levir_dir}}}\n"
+                    "steps:\n  - {id: c, type: cva, threshold: high}\noutput: {dir: out}\n")
+    with pytest.raises(SpecError) as exc:
+        load_pipeline(spec)
+    assert exc.value.problems == [f"{spec}:4 steps[0].threshold: expected 'otsu' or a number, got 'high'"]
