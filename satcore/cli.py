@@ -1,7 +1,8 @@
 """The ``satcore`` command line.
 
-A lazy click group: core commands import their machinery only when invoked, and plugin commands are looked up
-(loading plugins) only when a command name is not a core one, so ``satcore --help`` loads no plugin and no torch.
+A lazy click group: core commands import their machinery only when invoked, and plugin commands are looked
+up (loading plugins) only when a command name is not a core one, so ``satcore --help`` loads no plugin and
+no torch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class LazyGroup(click.Group):
     """Core commands first; unknown names are looked up among plugin commands."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A core command, else a plugin command of that name (loading plugins), else ``None``."""
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
             return cmd
@@ -35,8 +37,10 @@ class LazyGroup(click.Group):
         return extra.commands.get(cmd_name)
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Point at plugin commands after the help text."""
         formatter.write_paragraph()
-        formatter.write_text("Plugins may add commands (e.g. `satcore train ...`); `satcore plugins` lists them.")
+        formatter.write_text(
+            "Plugins may add commands (e.g. `satcore train ...`); `satcore plugins` lists them.")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,7 +116,8 @@ def validate(spec: str, sets: tuple[str, ...]) -> None:
     from satcore.spec import load_pipeline
 
     p = load_pipeline(spec, _overrides(sets))
-    chain = " → ".join([f"source ({p.source_cls.name})"] + [f"{s.id} ({s.type} ← {s.input})" for s in p.steps])
+    chain = " → ".join(
+        [f"source ({p.source_cls.name})"] + [f"{s.id} ({s.type} ← {s.input})" for s in p.steps])
     click.echo(f"{spec}: valid. {chain}")
 
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class Raster:
     def band(self, name: str) -> np.ndarray:
         """One band by name, as float32."""
         try:
-            return self.array[self.band_names.index(name)].astype(np.float32)
+            return cast(np.ndarray, self.array[self.band_names.index(name)].astype(np.float32))
         except ValueError:
             raise KeyError(f"band {name!r} not in {list(self.band_names)}") from None
 
@@ -212,7 +212,8 @@ def read_raster(
     else:
         names = default_band_names(arr.shape[0])
     if len(names) != arr.shape[0]:
-        raise ComponentError(f"{path}: {arr.shape[0]} bands but {len(names)} band names given ({list(names)})")
+        raise ComponentError(
+            f"{path}: {arr.shape[0]} bands but {len(names)} band names given ({list(names)})")
     if crs is None:
         from affine import Affine
 
@@ -223,7 +224,7 @@ def read_raster(
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a mask file as a boolean ``(H, W)`` array: nonzero in any band = True."""
     r = read_raster(path)
-    return np.asarray(r.array != 0).any(axis=0)
+    return cast(np.ndarray, np.asarray(r.array != 0).any(axis=0))
 
 
 def write_geotiff(

@@ -28,7 +28,8 @@ class SpecError(SatcoreError, ValueError):
         self.source = source
         head = f"{source}: " if source else ""
         if len(self.problems) == 1:
-            msg = head + self.problems[0] if not self.problems[0].startswith(source or "\0") else self.problems[0]
+            msg = (head + self.problems[0] if not self.problems[0].startswith(source or "\0")
+                   else self.problems[0])
         else:
             msg = f"{len(self.problems)} problems in {source or 'the spec'}:\n" + "\n".join(
                 f"  - {p}" for p in self.problems

@@ -1,8 +1,8 @@
 """The hook specifications: the only place satcore's hooks are declared.
 
 A plugin is a module (named by an entry point in the group ``satcore``) that implements some of these with
-:data:`satcore.hookimpl`. Component hooks return **classes**, never instances: listing plugins must not build a
-model or load weights; the engine builds instances from the validated spec.
+:data:`satcore.hookimpl`. Component hooks return **classes**, never instances: listing plugins must not build
+a model or load weights; the engine builds instances from the validated spec.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def satcore_register_extractors() -> list[type[Extractor]]:
     An extractor turns each item of a batch into a ``dict`` of features (probabilities, embeddings, indices).
 
     Returns:
-        Extractor subclasses, each with a unique kebab-case ``name`` (a step's ``type:``) and a ``params_model``.
+        Extractor subclasses, each with a unique kebab-case ``name`` (a step's ``type:``) and a
+        ``params_model``.
 
     .. versionadded:: 0.1
     """
@@ -54,7 +55,8 @@ def satcore_register_detectors() -> list[type[Detector]]:
     may be fitted once on the train split (``fittable = True``).
 
     Returns:
-        Detector subclasses, each with a unique kebab-case ``name`` (a step's ``type:``) and a ``params_model``.
+        Detector subclasses, each with a unique kebab-case ``name`` (a step's ``type:``) and a
+        ``params_model``.
 
     .. versionadded:: 0.1
     """
@@ -97,9 +99,9 @@ def satcore_register_generators() -> list[type[Generator]]:
 def satcore_register_model_aliases() -> dict[str, dict[str, Any]]:
     """Return model aliases this plugin adds to ``registry.yaml``'s ``models:``.
 
-    Keys are alias names; values have the same fields as a ``models:`` entry (family, architecture, pretrained,
-    hf_repo, filename, licence, ...). Entries in the user's registry override these; these never override the
-    root ``registry.yaml``.
+    Keys are alias names; values have the same fields as a ``models:`` entry (family, architecture,
+    pretrained, hf_repo, filename, licence, ...). Entries in the user's registry override these; these never
+    override the root ``registry.yaml``.
 
     Returns:
         A mapping alias → entry.
@@ -112,8 +114,8 @@ def satcore_register_model_aliases() -> dict[str, dict[str, Any]]:
 def satcore_register_commands(cli: click.Group) -> None:
     """Add commands to the ``satcore`` command line (e.g. ``satcore train cyclegan``).
 
-    Called only when the command line needs the plugin commands (not for ``satcore --help`` of a core command),
-    so import heavy libraries inside the command functions, not at module level.
+    Called only when the command line needs the plugin commands (not for ``satcore --help`` of a core
+    command), so import heavy libraries inside the command functions, not at module level.
 
     Args:
         cli: the top-level click group; add commands or groups with ``cli.add_command``.

@@ -119,8 +119,8 @@ class SatcorePluginManager(pluggy.PluginManager):
                 try:
                     classes = impl.function() or []
                 except Exception as exc:  # a hook that raises is reported like an import failure
-                    self.load_errors.append(PluginLoadError(impl.plugin_name, info.distribution if info else None,
-                                                            exc))
+                    self.load_errors.append(
+                        PluginLoadError(impl.plugin_name, info.distribution if info else None, exc))
                     continue
                 for cls in classes:
                     if not getattr(cls, "name", ""):

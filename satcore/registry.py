@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -90,7 +90,7 @@ class PluginCatalogue:
         self.entries = entries
 
     def components(self) -> dict[str, dict[str, Any]]:
-        """component name → catalogue entry."""
+        """Component name → catalogue entry."""
         out: dict[str, dict[str, Any]] = {}
         for e in self.entries:
             for names in (e.get("components") or {}).values():
@@ -108,7 +108,10 @@ class PluginCatalogue:
 
 
 class Registry:
-    """Model aliases from the root registry, plugins, ``$SATCORE_HOME/registry.yaml`` and ``$SATCORE_REGISTRY``."""
+    """Model aliases from every registry source.
+
+    The sources are the root registry, plugins, ``$SATCORE_HOME/registry.yaml`` and ``$SATCORE_REGISTRY``.
+    """
 
     def __init__(self, models: dict[str, dict[str, Any]], plugins: list[dict[str, Any]],
                  origins: dict[str, str]) -> None:
@@ -118,7 +121,10 @@ class Registry:
 
     @classmethod
     def load(cls, extra_files: Iterable[Path] = (), plugin_aliases: bool = True) -> Registry:
-        """Merge the registries: root < plugin aliases < user file < ``$SATCORE_REGISTRY`` < ``extra_files``."""
+        """Merge the registries.
+
+        Precedence: root < plugin aliases < user file < ``$SATCORE_REGISTRY`` < ``extra_files``.
+        """
         models: dict[str, dict[str, Any]] = {}
         origins: dict[str, str] = {}
         root = builtin_registry_path()
@@ -132,7 +138,7 @@ class Registry:
 
             pm = get_plugin_manager()
             for impl in reversed(pm.hook.satcore_register_model_aliases.get_hookimpls()):
-                for alias, entry in (impl.function() or {}).items():
+                for alias, entry in cast("dict[str, Any]", impl.function() or {}).items():
                     if alias not in models:  # plugins never override the root registry
                         models[alias] = dict(entry)
                         origins[alias] = f"plugin {impl.plugin_name}"
@@ -186,8 +192,8 @@ class Registry:
             p = Path(os.path.expandvars(os.path.expanduser(str(path))))
             if p.exists():
                 return ResolvedModel(alias, entry, p, "explicit", searched)
-            raise MissingWeightsError(alias, searched, f"the path {p} does not exist; fix the step's `weights:` "
-                                      "or the alias's `path:`")
+            raise MissingWeightsError(alias, searched, f"the path {p} does not exist; "
+                                      "fix the step's `weights:` or the alias's `path:`")
         # 2. $SATCORE_MODELS/<alias>/
         d = models_dir() / alias
         found = _find_in_dir(d, entry)
@@ -228,13 +234,13 @@ def _looks_like_path(s: str) -> bool:
 def _find_in_dir(d: Path, entry: dict[str, Any]) -> Path | None:
     if not d.is_dir():
         return None
-    names = [entry.get("filename"), *(entry.get("alternates") or [])]
+    names: list[str | None] = [entry.get("filename"), *(entry.get("alternates") or [])]
     for n in names:
         if n and (d / Path(n).name).exists():
             return d / Path(n).name
         if n and (d / n).exists():
             return d / n
-    if (d / "config.json").exists() or (d / "open_clip_config.json").exists() or (d / "model_index.json").exists():
+    if any((d / n).exists() for n in ("config.json", "open_clip_config.json", "model_index.json")):
         return d  # a model folder (transformers / diffusers / open_clip local-dir)
     files = sorted(f for f in d.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
     return files[0] if len(files) == 1 else None

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -18,6 +18,9 @@ from satcore.components import Params, Source
 from satcore.data import Item, ItemRef, Raster, _describe_read_failure, read_mask, read_raster
 from satcore.errors import ComponentError, SatcoreError, SpecError
 from satcore.spec.model import SpecPath
+
+if TYPE_CHECKING:
+    from affine import Affine
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".jp2", ".img")
 
@@ -45,8 +48,10 @@ def _tile_of(stem: str, pattern: str | None) -> str:
 
 def align_pair(a: Raster, b: Raster, mode: str, a_path: str, b_path: str) -> Raster:
     """Return ``b`` on ``a``'s grid, or raise ComponentError when they differ and ``mode`` is ``error``."""
-    same_crs = (a.crs is None and b.crs is None) or (a.crs is not None and b.crs is not None and a.crs == b.crs)
-    if a.shape == b.shape and same_crs and (a.crs is None or a.transform.almost_equals(b.transform)):
+    same_crs = (a.crs is None and b.crs is None) or (
+        a.crs is not None and b.crs is not None and a.crs == b.crs)
+    if a.shape == b.shape and same_crs and (
+            a.crs is None or cast("Affine", a.transform).almost_equals(cast("Affine", b.transform))):
         return b
     if mode == "error":
         if not same_crs:
@@ -54,7 +59,8 @@ def align_pair(a: Raster, b: Raster, mode: str, a_path: str, b_path: str) -> Ras
                                  "them or set `align: reproject` on the source")
         if a.shape != b.shape:
             raise ComponentError(f"{a_path} is {a.shape[1]}×{a.shape[0]} px but {b_path} is "
-                                 f"{b.shape[1]}×{b.shape[0]} px; pairs must share one grid (crop/resample them, "
+                                 f"{b.shape[1]}×{b.shape[0]} px; pairs must share one grid "
+                                 "(crop/resample them, "
                                  "or set `align: reproject` for georeferenced pairs)")
         raise ComponentError(f"{a_path} and {b_path} have different geotransforms; set `align: reproject`")
     if a.crs is None or b.crs is None:
@@ -105,8 +111,10 @@ class FolderPairsParams(Params):
     root: SpecPath = Field(description="Folder holding `A/`, `B/` and optional `label/` (LEVIR-CD layout).")
     a: str = Field("A", description="Sub-folder of the 'before' images.")
     b: str = Field("B", description="Sub-folder of the 'after' images.")
-    label: str | None = Field("label", description="Sub-folder of change masks (nonzero = change); null = none.")
-    ignore: str | None = Field(None, description="Sub-folder of ignore masks (nonzero = excluded from metrics).")
+    label: str | None = Field(
+        "label", description="Sub-folder of change masks (nonzero = change); null = none.")
+    ignore: str | None = Field(
+        None, description="Sub-folder of ignore masks (nonzero = excluded from metrics).")
     ignore_value: int | None = Field(None, description="Label value that marks unknown pixels.")
     labels: Literal["required", "optional"] = Field(
         "required", description="`required`: an item without its label file fails (when the label folder "
@@ -115,10 +123,12 @@ class FolderPairsParams(Params):
     extensions: tuple[str, ...] = Field(IMAGE_EXTENSIONS, description="Image file extensions to pick up.")
     bands: tuple[str, ...] | None = Field(None, description="Band names, overriding the files'.")
     align: Literal["error", "reproject"] = Field(
-        "error", description="Pairs on different grids: `error` fails the item, `reproject` resamples B onto A.")
+        "error",
+        description="Pairs on different grids: `error` fails the item, `reproject` resamples B onto A.")
     tile_pattern: str | None = Field(
         r"^(?P<tile>.+?)(?:_\d+){2}$",
-        description="Regex on the file stem whose `tile` group is the item's `tile` (crops of one tile share it); "
+        description="Regex on the file stem whose `tile` group is the item's `tile` "
+        "(crops of one tile share it); "
         "the default strips a trailing `_<row>_<col>`.")
 
     @field_validator("root")
@@ -163,7 +173,8 @@ class FolderPairsSource(Source):
         if p.list is not None:
             if not p.list.exists():
                 raise SpecError(f"folder-pairs: list file {p.list} does not exist")
-            keep = {Path(x.strip()).with_suffix("").as_posix() for x in p.list.read_text().splitlines() if x.strip()}
+            keep = {Path(x.strip()).with_suffix("").as_posix()
+                    for x in p.list.read_text().splitlines() if x.strip()}
         refs: list[ItemRef] = []
         problems: list[tuple[str, str, str]] = []
         for item_id, a_path in a_files.items():
@@ -180,7 +191,8 @@ class FolderPairsSource(Source):
                     paths["label"] = str(labels[item_id])
                 elif p.labels == "required":
                     problems.append((item_id, "MissingLabel", f"{a_path} has no label file in {label_dir}; "
-                                     "add it, or set `labels: optional` on the source to run it without truth"))
+                                     "add it, or set `labels: optional` on the source to run it "
+                                     "without truth"))
                     continue
             if item_id in ignores:
                 paths["ignore"] = str(ignores[item_id])
@@ -222,7 +234,8 @@ class FolderPairsSource(Source):
 class ManifestParams(Params):
     """Parameters of ``manifest``."""
 
-    path: SpecPath = Field(description="CSV or JSON file: one row per item with columns `a`, `b` (optional for "
+    path: SpecPath = Field(description="CSV or JSON file: one row per item with columns `a`, `b` "
+                           "(optional for "
                            "single scenes), and optional `item_id`, `label`, `unchanged`, `ignore`, `tile`, "
                            "`change`, `time_a`, `time_b`; paths relative to the manifest.")
     bands: tuple[str, ...] | None = Field(None, description="Band names, overriding the files'.")
@@ -269,7 +282,8 @@ class ManifestSource(Source):
             if item_id in seen:
                 raise SpecError(f"{self.params.path}: row {n}: duplicate item_id {item_id!r}")
             seen.add(item_id)
-            paths = {k: str(base / str(row[k])) for k in ("a", "b", "label", "unchanged", "ignore") if row.get(k)}
+            paths = {k: str(base / str(row[k]))
+                     for k in ("a", "b", "label", "unchanged", "ignore") if row.get(k)}
             meta: dict[str, Any] = {"tile": row.get("tile") or row.get("group") or item_id,
                                     "kind": "pair" if "b" in paths else "scene"}
             for k in ("change", "time_a", "time_b"):
@@ -288,7 +302,8 @@ class ManifestSource(Source):
             images.append(align_pair(a, b, p.align, ref.paths["a"], ref.paths["b"]))
         label, valid = load_truth(ref, a.shape, p.ignore_value)
         image_label = int(ref.meta["change"]) if ref.meta.get("change") not in (None, "") else None
-        return Item(ref.item_id, images, label=label, valid=valid, image_label=image_label, meta=dict(ref.meta))
+        return Item(ref.item_id, images, label=label, valid=valid, image_label=image_label,
+                    meta=dict(ref.meta))
 
 
 # ------------------------------------------------------------------------------------------ geotiff-series
@@ -323,7 +338,8 @@ class GeoTiffSeriesParams(Params):
     root: SpecPath = Field(description="Folder of dated GeoTIFFs of one area.")
     pattern: str = Field("*.tif", description="Glob for the files inside `root`.")
     date_pattern: str = Field(r"(?<!\d)(?P<date>\d{8}|\d{4}-\d{2}-\d{2}|\d{4})(?!\d)",
-                              description="Regex on the file name whose `date` group gives the acquisition date.")
+                              description="Regex on the file name whose `date` group gives the "
+                              "acquisition date.")
     locations: list[Location] | None = Field(None, description="Points to sample; omit for the scene centre.")
     window: int = Field(32, ge=1, description="Window size in pixels around each location.")
     bands: tuple[str, ...] | None = Field(None, description="Band names, overriding the files'.")
@@ -371,8 +387,8 @@ class GeoTiffSeriesSource(Source):
                 lon, lat = warp(ds.crs, "EPSG:4326", [cx], [cy]) if ds.crs else ([cx], [cy])
             locs = [Location(id="centre", lat=float(lat[0]), lon=float(lon[0]))]
         for loc in locs:
-            yield ItemRef(loc.id, dict(paths), {"lat": loc.lat, "lon": loc.lon, "times": times, "tile": loc.id,
-                                                "kind": "series"})
+            yield ItemRef(loc.id, dict(paths), {"lat": loc.lat, "lon": loc.lon, "times": times,
+                                                "tile": loc.id, "kind": "series"})
 
     def load(self, ref: ItemRef) -> Item:
         """Read the window around the location in every dated file."""
@@ -382,7 +398,7 @@ class GeoTiffSeriesSource(Source):
 
         images = []
         half = self.params.window // 2
-        for key, time in zip(sorted(ref.paths, key=lambda k: int(k[1:])), ref.meta["times"]):
+        for key, time in zip(sorted(ref.paths, key=lambda k: int(k[1:])), ref.meta["times"], strict=True):
             path = ref.paths[key]
             try:
                 ds = rasterio.open(path)

@@ -101,7 +101,7 @@ class Batch(Sequence["Item"]):
 
     def with_inputs(self) -> Iterator[tuple[Item, Any]]:
         """``(item, upstream output)`` pairs."""
-        return zip(self.items, self.inputs)
+        return zip(self.items, self.inputs, strict=True)
 
 
 def scalar_columns(values: dict[str, Any]) -> dict[str, Any]:

@@ -40,10 +40,10 @@ class Detection:
 class Detector(Component):
     """Decides whether (and where) an item changed.
 
-    :meth:`process` returns one :class:`Detection` per item, in order. A detector that learns (a threshold, a
-    tree model) sets ``fittable = True`` and implements :meth:`fit_records`, :meth:`fit`, :meth:`save_state` and
-    :meth:`load_state`: the engine fits it once on the train split before streaming, saves the state in the run
-    folder and reuses it on ``--resume`` and on every executor.
+    :meth:`process` returns one :class:`Detection` per item, in order. A detector that learns (a threshold,
+    a tree model) sets ``fittable = True`` and implements :meth:`fit_records`, :meth:`fit`, :meth:`save_state`
+    and :meth:`load_state`: the engine fits it once on the train split before streaming, saves the state in
+    the run folder and reuses it on ``--resume`` and on every executor.
     """
 
     kind: ClassVar[str] = "detector"

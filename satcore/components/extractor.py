@@ -10,9 +10,9 @@ from satcore.components.base import Batch, Component
 class Extractor(Component):
     """Turns items into features: probability vectors, embeddings, segmentation probabilities, indices.
 
-    :meth:`process` returns one ``dict`` per item, in order. Keys are the feature names downstream steps read
-    (e.g. ``probabilities`` shaped ``(n_images, n_classes)``); scalar and string entries also become columns of
-    ``results.parquet``.
+    :meth:`process` returns one ``dict`` per item, in order. Keys are the feature names downstream steps
+    read (e.g. ``probabilities`` shaped ``(n_images, n_classes)``); scalar and string entries also become
+    columns of ``results.parquet``.
     """
 
     kind: ClassVar[str] = "extractor"

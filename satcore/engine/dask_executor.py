@@ -44,7 +44,8 @@ def _process_batch(refs: list[ItemRef], splits: dict[str, str], raw: dict[str, A
     return eng.rows_for(refs, [eng._load(r) for r in refs], splits)
 
 
-def run_dask(engine: Engine, todo: list[ItemRef], splits: dict[str, str], journal: Journal, batch_size: int) -> None:
+def run_dask(engine: Engine, todo: list[ItemRef], splits: dict[str, str], journal: Journal,
+             batch_size: int) -> None:
     """Process ``todo`` on a Dask cluster (``execution.address``, or a local one of ``execution.workers``)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed

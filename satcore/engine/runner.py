@@ -87,9 +87,10 @@ def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> 
                               "--overwrite or another output.dir")
         old = json.loads(man.read_text()).get("spec_hash")
         if old != spec_hash:
-            raise ResumeError(f"the spec changed since the run in {out} began (spec hash {old} → {spec_hash}); "
-                              "resuming would mix results of two specs. Use --overwrite to start again, or set "
-                              "another output.dir (--set output.dir=...)")
+            raise ResumeError(f"the spec changed since the run in {out} began "
+                              f"(spec hash {old} → {spec_hash}); "
+                              "resuming would mix results of two specs. Use --overwrite to start again, "
+                              "or set another output.dir (--set output.dir=...)")
         return
     if entries and not resume:
         if not overwrite:
@@ -97,7 +98,8 @@ def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> 
                              "--overwrite to replace it")
         # `.<name>.tmp` are our atomic writes left by a killed run
         foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES
-                   and not (p.name.startswith(".") and p.name.endswith(".tmp") and p.name[1:-4] in OUTPUT_NAMES)]
+                   and not (p.name.startswith(".") and p.name.endswith(".tmp")
+                            and p.name[1:-4] in OUTPUT_NAMES)]
         if foreign:
             raise UsageError(f"--overwrite refused: {out} holds files satcore did not write "
                              f"({', '.join(sorted(foreign)[:5])}); choose an empty output.dir")
@@ -126,7 +128,8 @@ def _json_default(o: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     """Pretty JSON, atomically; NaN never written (None instead)."""
-    _atomic_write_text(path, json.dumps(_clean(data), indent=2, default=_json_default, allow_nan=False) + "\n")
+    _atomic_write_text(
+        path, json.dumps(_clean(data), indent=2, default=_json_default, allow_nan=False) + "\n")
 
 
 def _clean(x: Any) -> Any:
@@ -171,7 +174,8 @@ class Engine:
             except SatcoreError as exc:
                 raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {exc}") from exc
             except Exception as exc:
-                raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
+                raise RunStopped(
+                    f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
             self.timings[f"setup:{sid}"] += time.perf_counter() - t
 
     # -------------------------------------------------------------- loading
@@ -221,7 +225,7 @@ class Engine:
 
             t = time.perf_counter()
             try:
-                for i, r in zip(alive, call(alive)):
+                for i, r in zip(alive, call(alive), strict=True):
                     outputs[i][rs.id] = r
             except Exception as batch_exc:
                 if len(alive) == 1:
@@ -367,12 +371,13 @@ class Engine:
                     dynamic_ncols=True, leave=False)
 
     # -------------------------------------------------------------- rows
-    def rows_for(self, refs: list[ItemRef], loaded: list[Any], splits: dict[str, str]) -> list[dict[str, Any]]:
+    def rows_for(self, refs: list[ItemRef], loaded: list[Any],
+                 splits: dict[str, str]) -> list[dict[str, Any]]:
         """Process one batch and turn it into result rows (writing maps on the way)."""
         rows: list[dict[str, Any]] = []
         items: list[Item] = []
         where: list[int] = []
-        for ref, x in zip(refs, loaded):
+        for ref, x in zip(refs, loaded, strict=True):
             row = {"item_id": ref.item_id, "split": splits.get(ref.item_id), "error": None}
             if isinstance(x, BaseException):
                 if self.spec.execution.on_error == "fail":
@@ -424,7 +429,8 @@ class Engine:
                                          f"{item.reference.shape} item")
                 _, score_q = quantise(out.score_map, self.bins)
             if out.score_map is not None or out.label_map is not None:
-                bands.append(score_q if score_q is not None else np.full(item.reference.shape, np.nan, np.float32))
+                bands.append(score_q if score_q is not None
+                             else np.full(item.reference.shape, np.nan, np.float32))
                 bands.append((out.label_map if out.label_map is not None
                               else np.zeros(item.reference.shape, bool)).astype(np.float32))
                 names += [f"{rs.id}.score", f"{rs.id}.label"]
@@ -508,7 +514,7 @@ class Journal:
         latest: dict[str, bool] = {}
         for p in self.parts():
             t = pq.read_table(p, columns=["item_id", "error"])
-            for iid, err in zip(t.column("item_id").to_pylist(), t.column("error").to_pylist()):
+            for iid, err in zip(t.column("item_id").to_pylist(), t.column("error").to_pylist(), strict=True):
                 latest[iid] = err is None
         return {k for k, ok in latest.items() if ok}, {k for k, ok in latest.items() if not ok}
 
@@ -622,11 +628,12 @@ def run_pipeline(
             refs = refs[: pipeline.spec.execution.limit]
         split = pipeline.spec.evaluate.split
         try:
-            split_names = assign_splits(refs, split.test if split else None, split.group_by if split else None,
-                                        split.seed if split and split.seed is not None else pipeline.spec.seed)
+            split_names = assign_splits(
+                refs, split.test if split else None, split.group_by if split else None,
+                split.seed if split and split.seed is not None else pipeline.spec.seed)
         except ValueError as exc:
             raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
-        splits = {r.item_id: s for r, s in zip(refs, split_names)}
+        splits = {r.item_id: s for r, s in zip(refs, split_names, strict=True)}
         write_json(out / "manifest.json", manifest)  # early: --resume checks the spec hash
         engine.setup()
         engine.fit(refs, splits, resume)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]  # numpy < 2: only trapz
 
 PIXEL_KEYS = ("auc", "f1", "iou", "precision", "recall", "kappa")
 IMAGE_KEYS = ("accuracy", "precision", "recall", "f1")

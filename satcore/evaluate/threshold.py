@@ -1,8 +1,8 @@
 """Threshold optimisation by one sort over all distinct scores (not a grid).
 
-The decision rule is ``score > threshold``. Candidates are every distinct score (each one a threshold that puts
-the scores above it on the positive side) plus one just below the minimum (everything positive). After one
-descending sort, cumulative sums give the confusion counts of every candidate at once: O(n log n).
+The decision rule is ``score > threshold``. Candidates are every distinct score (each one a threshold that
+puts the scores above it on the positive side) plus one just below the minimum (everything positive). After
+one descending sort, cumulative sums give the confusion counts of every candidate at once: O(n log n).
 """
 
 from __future__ import annotations

@@ -7,11 +7,15 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 PANEL_ITEMS = 6
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
+        "table{border-collapse:collapse;font-size:13px}\n"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right} "
+        "td:first-child,th:first-child{text-align:left}")
 
 
 def fig_to_img(fig: Any, alt: str) -> str:
@@ -62,7 +66,8 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     head = ("<tr><th>split</th><th>step</th><th>image acc</th><th>image prec</th><th>image rec</th>"
             "<th>image F1</th><th>threshold</th><th>pixel AUC</th><th>pixel F1</th><th>IoU</th>"
             "<th>pixel prec</th><th>pixel rec</th><th>kappa</th></tr>")
-    return f"<table>{head}{''.join(rows)}</table><p><small>Brackets: bootstrap 95% intervals over items.</small></p>"
+    return (f"<table>{head}{''.join(rows)}</table>"
+            "<p><small>Brackets: bootstrap 95% intervals over items.</small></p>")
 
 
 def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
@@ -101,7 +106,8 @@ def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
         if sid not in found:
             continue
         fig, ax = plt.subplots(figsize=(6, 3))
-        for lab, h, col in (("unchanged pixels", neg[sid], "tab:blue"), ("changed pixels", pos[sid], "tab:red")):
+        for lab, h, col in (("unchanged pixels", neg[sid], "tab:blue"),
+                            ("changed pixels", pos[sid], "tab:red")):
             if h.sum():
                 ax.plot(centres, h / h.sum(), color=col, label=lab)
         ax.set_xlabel(f"{sid} pixel score")
@@ -129,7 +135,7 @@ def _image_score_hist(results: Any, det_ids: list[str]) -> str:
         for v, colr, lab in ((0, "tab:blue", "no change"), (1, "tab:red", "change")):
             vals = df.loc[df["truth.change"] == v, col].astype(float)
             if len(vals):
-                ax.hist(vals, bins=edges, alpha=0.6, color=colr, label=f"{lab} ({len(vals)})")
+                ax.hist(vals, bins=cast(Any, edges), alpha=0.6, color=colr, label=f"{lab} ({len(vals)})")
         thr = df.get(f"{sid}.threshold")
         if thr is not None and thr.notna().any():
             ax.axvline(float(thr.dropna().iloc[0]), color="k", ls="--", label="threshold")
@@ -152,7 +158,7 @@ def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
         idx = [0, 0, 0]
     rgb = arr[idx].astype(np.float32)
     lo, hi = np.percentile(rgb, [2, 98])
-    return np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
+    return cast(np.ndarray, np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0))
 
 
 def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
@@ -230,7 +236,8 @@ def build_report(run_dir: str | Path) -> Path:
 
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else None
+    metrics = (json.loads((run_dir / "metrics.json").read_text())
+               if (run_dir / "metrics.json").exists() else None)
     results = pd.read_parquet(run_dir / "results.parquet")
     errors = [json.loads(x) for x in (run_dir / "errors.jsonl").read_text().splitlines() if x.strip()]
     steps = manifest["spec"]["steps"]
@@ -241,16 +248,19 @@ def build_report(run_dir: str | Path) -> Path:
     sections.append(("Run", (
         f"<p><b>{html.escape(manifest.get('name') or '')}</b> — spec hash <code>{manifest.get('spec_hash')}"
         f"</code>, satcore {manifest['versions']['satcore']}, executor {manifest.get('executor')}.<br>"
-        f"Items: {items.get('ok', '?')} ok, {items.get('failed', '?')} failed, {items.get('skipped', 0)} skipped "
+        f"Items: {items.get('ok', '?')} ok, {items.get('failed', '?')} failed, "
+        f"{items.get('skipped', 0)} skipped "
         f"(resume). Wall time {manifest.get('wall_time_s', {}).get('total', '?')} s.</p>"
-        "<p>Steps: " + ", ".join(f"<code>{html.escape(s['id'])}</code> ({html.escape(s['type'])})" for s in steps)
+        "<p>Steps: " + ", ".join(f"<code>{html.escape(s['id'])}</code> ({html.escape(s['type'])})"
+                                 for s in steps)
         + "</p>")))
     if metrics:
         cb = metrics["class_balance"]
         frac = cb.get("pixels_changed_fraction")
         sections.append(("Metrics", (
             f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
-            + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "") + ". Compare every step with "
+            + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
+            + ". Compare every step with "
             "the <i>always change</i> baseline.</p>" + _metrics_table(metrics))))
         plots = _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)
         if plots:
@@ -264,7 +274,8 @@ def build_report(run_dir: str | Path) -> Path:
 
         pm = get_plugin_manager()
         for s in steps:
-            cls = pm.get_component(s["type"], ("extractor", "detector", "captioner", "recognizer", "generator"))
+            cls = pm.get_component(
+                s["type"], ("extractor", "detector", "captioner", "recognizer", "generator"))
             fn = getattr(cls, "report_sections", None)
             if fn is not None:
                 sections.extend(fn(run_dir, s["id"], results))
@@ -272,7 +283,8 @@ def build_report(run_dir: str | Path) -> Path:
         sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
     shown = results.drop(columns=[c for c in results.columns if results[c].map(
         lambda v: isinstance(v, (list, np.ndarray))).any()])
-    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}",
+    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—",
+                                                        float_format=lambda v: f"{v:.4f}",
                                                         classes="results")
                      + ("<p><small>first 200 rows; all in results.parquet</small></p>" if len(results) > 200
                         else "")))
@@ -285,8 +297,7 @@ def build_report(run_dir: str | Path) -> Path:
     body = "".join(f"<section><h2>{html.escape(t)}</h2>{c}</section>" for t, c in sections)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>satcore report — {html.escape(
         manifest.get('name') or '')}</title><style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:first-child,th:first-child{{text-align:left}}
+{_CSS}
 img{{max-width:100%;margin:4px}} code{{background:#f3f3f3}}</style></head><body>
 <h1>satcore report: {html.escape(manifest.get('name') or '')}</h1>{body}</body></html>"""
     path = run_dir / "report.html"

@@ -79,10 +79,11 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
         for df in journal.iter_final():
             visible.append(df[[c for c in df.columns if not c.startswith("_")]])
             if "error" in df.columns:
-                for r in df[["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
-                            ].to_dict("records"):
+                cols = ["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
+                for r in df[cols].to_dict("records"):
                     if isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
-                        errors_rows.append({"item_id": r["item_id"], "step": _str_or_none(r.get("_error_step")),
+                        errors_rows.append({"item_id": r["item_id"],
+                                            "step": _str_or_none(r.get("_error_step")),
                                             "error_type": _str_or_none(r.get("_error_type")),
                                             "message": r["error"]})
             yield df
@@ -111,7 +112,8 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     return {"ok": int(len(table) - n_failed), "failed": n_failed, "metrics": metrics}
 
 
-def compute_metrics(frames: Iterable[pd.DataFrame], pipeline: Pipeline, engine: Engine) -> dict[str, Any] | None:
+def compute_metrics(frames: Iterable[pd.DataFrame], pipeline: Pipeline,
+                    engine: Engine) -> dict[str, Any] | None:
     """metrics.json in the DESIGN.md layout from the journal's final rows; ``None`` when no item has truth."""
     bins = pipeline.spec.evaluate.bins
     det_ids = [s.id for s, c in engine.steps if isinstance(c, Detector)]
@@ -193,7 +195,8 @@ def compute_metrics(frames: Iterable[pd.DataFrame], pipeline: Pipeline, engine: 
                         entry["pixel"][f"{k}_reason"] = "the step writes no label map"
             else:
                 entry["pixel"] = None
-                entry["pixel_reason"] = "the step writes no change map" if truth_px[s][1] else "no pixel truth"
+                entry["pixel_reason"] = ("the step writes no change map" if truth_px[s][1]
+                                         else "no pixel truth")
             entry["ci95"] = a.boot.result()
             per_split[s] = entry
         out["steps"][sid] = per_split

@@ -1,7 +1,7 @@
 """Pipeline specs: pydantic models, YAML loading with line numbers, overrides and JSON Schema.
 
-The loader (PyYAML, difflib, pydantic's ``create_model``) is imported on first use, so components that only need
-:data:`SpecPath` (every source) do not pay for it when ``satcore plugins`` lists them.
+The loader (PyYAML, difflib, pydantic's ``create_model``) is imported on first use, so components that only
+need :data:`SpecPath` (every source) do not pay for it when ``satcore plugins`` lists them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
         pipeline_schema,
     )
 
-_LOADER = {"Pipeline", "ResolvedStep", "apply_overrides", "build_pipeline", "load_pipeline", "parse_overrides",
-           "pipeline_schema"}
+_LOADER = {"Pipeline", "ResolvedStep", "apply_overrides", "build_pipeline", "load_pipeline",
+           "parse_overrides", "pipeline_schema"}
 
 
 def __getattr__(name: str) -> Any:
@@ -34,6 +34,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Pipeline", "PipelineSpec", "ResolvedStep", "SpecPath", "apply_overrides", "build_pipeline", "load_pipeline",
-    "parse_overrides", "pipeline_schema",
+    "Pipeline", "PipelineSpec", "ResolvedStep", "SpecPath", "apply_overrides", "build_pipeline",
+    "load_pipeline", "parse_overrides", "pipeline_schema",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import difflib
 import hashlib
@@ -36,7 +37,7 @@ class ResolvedStep:
     id: str
     type: str
     input: str
-    cls: type[Component]
+    cls: builtins.type[Component]  # the field `type` shadows the builtin in this class body
     params: Params
     index: int
 
@@ -74,7 +75,8 @@ class Pipeline:
         out = self.spec.model_dump(mode="json")
         out["source"] = {"type": self.source_cls.name, **self.source_params.model_dump(mode="json")}
         out["steps"] = [
-            {"id": s.id, "type": s.type, "input": s.input, **s.params.model_dump(mode="json")} for s in self.steps
+            {"id": s.id, "type": s.type, "input": s.input, **s.params.model_dump(mode="json")}
+            for s in self.steps
         ]
         return out
 
@@ -374,10 +376,8 @@ def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | 
         needs = set(cls.consumes)
         if inp is None:
             prev = order[-1] if order else None
-            if prev is not None and needs and needs <= set(produced.get(prev, ())):
-                inp = prev
-            else:
-                inp = "source"
+            inp = (prev if prev is not None and needs and needs <= set(produced.get(prev, ()))
+                   else "source")
         if inp not in produced:
             later = [s.get("id") or s.get("type") for s in raw_steps[i + 1:] if isinstance(s, dict)]
             why = "is defined after this step" if inp in later else "does not exist"
@@ -408,11 +408,12 @@ def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | 
 
 def _any_of(cls: type[Component], have: set[str]) -> bool:
     """Components may declare alternatives with ``consumes_any`` (e.g. a pair or a series)."""
-    alts = getattr(cls, "consumes_any", None)
+    alts: Any = getattr(cls, "consumes_any", None)
     return bool(alts) and any(set(a) <= have for a in alts)
 
 
-def load_pipeline(spec: str | os.PathLike[str] | Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+def load_pipeline(spec: str | os.PathLike[str] | Mapping[str, Any],
+                  overrides: Mapping[str, Any] | None = None,
                   pm: SatcorePluginManager | None = None) -> Pipeline:
     """Read a spec file (or take a dict), apply ``--set`` overrides and validate it."""
     lines: dict[Loc, int] = {}
@@ -438,7 +439,7 @@ def load_pipeline(spec: str | os.PathLike[str] | Mapping[str, Any], overrides: M
 # ------------------------------------------------------------------------------------------ JSON Schema
 
 def _component_model(cls: type[Component], kind: str) -> type[BaseModel]:
-    fields: dict[str, Any] = {"type": (Literal[cls.name], Field(description=cls.summary()))}  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"type": (Literal[cls.name], Field(description=cls.summary()))}
     if kind != "source":
         fields["id"] = (str | None, Field(None, description=StepSpec.model_fields["id"].description))
         fields["input"] = (str | None, Field(None, description=StepSpec.model_fields["input"].description))
@@ -468,7 +469,7 @@ def pipeline_schema(pm: SatcorePluginManager | None = None) -> dict[str, Any]:
         "PipelineSpecSchema",
         __base__=PipelineSpec,
         source=(union(src_models, ComponentSpec), Field(description="Where items come from.")),
-        steps=(list[union(step_models, StepSpec)], Field(min_length=1, description="Steps in order.")),  # type: ignore[misc]
+        steps=(list[union(step_models, StepSpec)], Field(min_length=1, description="Steps in order.")),  # type: ignore[misc,arg-type]
     )
     schema = schema_model.model_json_schema()
     schema["title"] = "satcore pipeline spec"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
@@ -35,7 +36,8 @@ class ComponentSpec(BaseModel):
 class StepSpec(ComponentSpec):
     """One step of the pipeline."""
 
-    id: str | None = Field(None, description="Unique step id; defaults to the type. Columns are `<id>.<name>`.")
+    id: str | None = Field(
+        None, description="Unique step id; defaults to the type. Columns are `<id>.<name>`.")
     input: str | None = Field(None, description="`source` or the id of an earlier step; defaults to the "
                               "previous step when it produces what this step consumes, else the source.")
 
@@ -44,8 +46,9 @@ class SplitSpec(_Strict):
     """Train/test split."""
 
     test: float = Field(0.3, gt=0, lt=1, description="Fraction of groups in the test split.")
-    group_by: str | None = Field("tile", description="Item metadata key whose values never straddle the split "
-                                 "(e.g. `tile`, so crops of one tile stay together); null = each item alone.")
+    group_by: str | None = Field("tile", description="Item metadata key whose values never straddle the "
+                                 "split (e.g. `tile`, so crops of one tile stay together); "
+                                 "null = each item alone.")
     seed: int | None = Field(None, description="Split seed; defaults to the spec's `seed`.")
 
 
@@ -98,9 +101,11 @@ class PipelineSpec(_Strict):
     seed: int = Field(0, description="Seed for splits, augmentation and stochastic components.")
     source: ComponentSpec = Field(description="Where items come from.")
     steps: list[StepSpec] = Field(min_length=1, description="Steps in order.")
-    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec, description="Scoring against the truth.")
+    evaluate: EvaluateSpec = Field(default_factory=cast("Callable[[], EvaluateSpec]", EvaluateSpec),
+                                   description="Scoring against the truth.")
     output: OutputSpec = Field(description="Outputs.")
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="Execution settings.")
+    execution: ExecutionSpec = Field(default_factory=cast("Callable[[], ExecutionSpec]", ExecutionSpec),
+                                     description="Execution settings.")
 
 
 def model_fields_for(model: type[BaseModel]) -> dict[str, Any]:

@@ -306,7 +306,7 @@ class StepContract(ComponentContract):
         out = self.process(comp, items)
         assert len(out) == len(items), (
             f"process() returned {len(out)} results for a batch of {len(items)} items")
-        for res, item in zip(out, items):
+        for res, item in zip(out, items, strict=True):
             self.check_result(res, item)
         # a batch of one cannot be out of order: it is the reference for each position
         alone = [self.process(comp, [it]) for it in items]
@@ -510,7 +510,7 @@ class SourceContract(ComponentContract):
         comp = self.build(tmp_path)
         refs = self.refs(comp)
         items = [comp.load(r) for r in refs]
-        for item, ref in zip(items, refs):
+        for item, ref in zip(items, refs, strict=True):
             self.check_item(item, ref)
         # loading is independent of what was loaded before
         backwards = [comp.load(r) for r in refs[::-1]][::-1]

@@ -167,7 +167,7 @@ def assert_same_output(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-6, w
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         if len(a) != len(b):
             raise AssertionError(f"{where}: lengths differ: {len(a)} vs {len(b)}")
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_output(x, y, rtol, atol, f"{where}[{i}]")
         return
     if isinstance(a, (float, np.floating)) and isinstance(b, (int, float, np.number)):
@@ -185,5 +185,5 @@ def assert_same_outputs(a: Iterable[Any], b: Iterable[Any], rtol: float = 1e-5, 
     la, lb = list(a), list(b)
     if len(la) != len(lb):
         raise AssertionError(f"{len(la)} results vs {len(lb)}")
-    for i, (x, y) in enumerate(zip(la, lb)):
+    for i, (x, y) in enumerate(zip(la, lb, strict=True)):
         assert_same_output(x, y, rtol, atol, f"result for {ids[i]!r}" if ids else f"result[{i}]")
