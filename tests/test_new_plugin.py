@@ -175,7 +175,7 @@ def test_new_plugin_installs_runs_and_uninstalls(tmp_path):
         assert len(ok) == 11 and {"demo.score", "demo.label", "demo.pixel_auc"} <= set(df.columns)
         want = _reference_fractions()
         assert sorted(ok["item_id"]) == sorted(want)
-        got = dict(zip(ok["item_id"], ok["demo.score"]))
+        got = dict(zip(ok["item_id"], ok["demo.score"], strict=True))
         assert np.allclose([got[k] for k in want], list(want.values()), atol=1e-6)
         assert len(set(want.values())) > 5  # the items differ, so the comparison means something
         metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -376,7 +376,8 @@ def test_step_whose_input_lacks_what_it_consumes(tmp_path, pm, data_root, h):
 
 
 def test_union_value_error_is_one_problem(tmp_path, levir_dir):
-    """A value checked against `'otsu' | float` is one problem listing both expectations, not one per member."""
+    """A value checked against `'otsu' | float` is one problem listing both expectations, not one per
+    member."""
     from satcore.errors import SpecError
     from satcore.spec import load_pipeline
 

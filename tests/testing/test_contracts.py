@@ -141,7 +141,7 @@ def test_pairs_dir_reads_back_through_folder_pairs(tmp_path):
     src = build_component(FolderPairsSource, {"root": str(root)})
     refs = list(src.list_items())
     assert [r.item_id for r in refs] == ["pair-0", "pair-1", "pair-2"]
-    for ref, want in zip(refs, make_change_items(3, seed=2)):
+    for ref, want in zip(refs, make_change_items(3, seed=2), strict=True):
         got = src.load(ref)
         assert np.array_equal(got.label, want.label)
         assert np.array_equal(got.images[0].array, want.images[0].array)
