@@ -24,6 +24,12 @@ def _worker_engine(raw: dict[str, Any], spec_path: str | None, out: str, spec_ha
     eng = _WORKER_ENGINES.get(spec_hash)
     if eng is not None:
         return eng
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # the worker process is ours: PNG/JPEG pairs have no georeference by design (as in the local executor)
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
     from satcore.components import Detector
     from satcore.engine.runner import Engine
     from satcore.spec import build_pipeline

@@ -600,6 +600,27 @@ def run_pipeline(
     pm: SatcorePluginManager | None = None,
 ) -> RunResult:
     """Run a pipeline and write the output contract; see DESIGN.md ("Output contract")."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # PNG/JPEG pairs have no georeference by design. The filter is set here, for the whole run, because
+    # warnings.catch_warnings() inside the read-ahead threads is not thread-safe on its own: one thread's exit
+    # can restore a filter list without the other's "ignore", letting the warning through at random.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+        return _run_pipeline(spec, overrides, resume, overwrite, progress, output_dir, pm)
+
+
+def _run_pipeline(
+    spec: str | os.PathLike[str] | Mapping[str, Any] | Pipeline,
+    overrides: Mapping[str, Any] | None,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    output_dir: str | os.PathLike[str] | None,
+    pm: SatcorePluginManager | None,
+) -> RunResult:
     pipeline = spec if isinstance(spec, Pipeline) else load_pipeline(spec, overrides, pm)
     out = Path(output_dir) if output_dir else Path(pipeline.spec.output.dir)
     prepare_output(out, resume, overwrite, pipeline.spec_hash())
