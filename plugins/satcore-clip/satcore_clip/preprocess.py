@@ -69,12 +69,12 @@ def preprocess_tensor(img: Any, size: int, mean: Any, std: Any, interpolation: s
     return (x - m) / s
 
 
-def preprocess_batch(images: list[np.ndarray], cfg: dict[str, Any], device: str = "cpu") -> Any:
-    """uint8 RGB arrays → ``(N, 3, S, S)`` float32 on ``device``; the uint8 goes to the GPU (pinned) first.
+def preprocess_uint8(x: Any, cfg: dict[str, Any]) -> Any:
+    """A uint8 ``(N, 3, H, W)`` tensor (on any device) → normalised float32 ``(N, 3, S, S)`` on that device.
 
-    Images of one shape are resized together. On the CPU the antialiased resize runs on uint8 (torch's
-    vectorised uint8 kernels, about 4× faster than float, rounding like PIL does); each image is still
-    resized on its own, so a result never depends on the batch.
+    The batched form of :func:`preprocess_tensor`: one resize kernel for the whole batch (each image is still
+    resized on its own). On the CPU the antialiased resize runs on uint8 (torch's vectorised kernels, about 4×
+    faster than float, rounding like PIL); on CUDA it runs in float32.
     """
     import torch
     from torchvision.transforms import InterpolationMode
@@ -86,21 +86,34 @@ def preprocess_batch(images: list[np.ndarray], cfg: dict[str, Any], device: str 
         "bilinear": InterpolationMode.BILINEAR,
         "nearest": InterpolationMode.NEAREST,
     }[cfg.get("interpolation", "bicubic")]
+    if x.device.type != "cpu":
+        x = x.to(torch.float32)
+    h, w = x.shape[-2:]
+    if min(h, w) != size:
+        x = F.resize(x, [size], interpolation=mode, antialias=True)
+    x = F.center_crop(x, [size, size]).to(torch.float32).clamp_(0, 255).div_(255.0)
+    m = torch.as_tensor(cfg["mean"], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.as_tensor(cfg["std"], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def preprocess_batch(images: list[np.ndarray], cfg: dict[str, Any], device: str = "cpu") -> Any:
+    """uint8 RGB arrays → ``(N, 3, S, S)`` float32 on ``device``; the uint8 goes to the GPU (pinned) first.
+
+    Images of one shape are stacked and preprocessed together by :func:`preprocess_uint8`; a result never
+    depends on the batch.
+    """
+    import torch
+
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, a in enumerate(images):
         groups.setdefault(tuple(a.shape), []).append(i)
     out: list[Any] = [None] * len(images)
-    m = torch.as_tensor(cfg["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    s = torch.as_tensor(cfg["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
     for idx in groups.values():
         x = torch.from_numpy(np.stack([np.ascontiguousarray(images[i]) for i in idx]))
         if device != "cpu":
-            x = x.pin_memory().to(device, non_blocking=True).to(torch.float32)
-        h, w = x.shape[-2:]
-        if min(h, w) != size:
-            x = F.resize(x, [size], interpolation=mode, antialias=True)
-        x = F.center_crop(x, [size, size]).to(torch.float32).clamp_(0, 255).div_(255.0)
-        x = (x - m) / s
+            x = x.pin_memory().to(device, non_blocking=True)
+        y = preprocess_uint8(x, cfg)
         for k, i in enumerate(idx):
-            out[i] = x[k]
+            out[i] = y[k]
     return torch.stack(out)
