@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The device command (keep it one call): install the carried wheels, then the CLIP throughput benchmark on the
+# GPU with ViT-B-32 (random weights: same compute as pretrained), eager and compiled. Results land in $OUT.
+# On the development machine:  run(command="bash benchmarks/gpu/run.sh", carry=[".whl"], timeout_s=540)
+set -uo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OUT="${OUT:-/tmp/out}"
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 64 --batch 1024 \
+  --json "$OUT/eager.json" 2>&1 | tee "$OUT/eager.log"
+python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 16 --batch 1024 \
+  --compile --repeat 1 --json "$OUT/compiled.json" 2>&1 | tee "$OUT/compiled.log"
