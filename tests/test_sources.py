@@ -372,3 +372,37 @@ def test_series_missing_file_is_a_component_error(tmp_path, h):
     gone.write_bytes(b"II*\x00garbage")
     with pytest.raises(ComponentError, match=rf"^{gone}: cannot read image \(.*corrupt or truncated$"):
         src.load(ref)
+
+
+def test_png_sidecars_still_georeference_with_readdir_disabled(tmp_path):
+    """GDAL_DISABLE_READDIR_ON_OPEN=TRUE (satcore's read option) still finds world files and .aux.xml."""
+    from PIL import Image
+
+    from satcore.data import GDAL_OPTIONS, gdal_env, read_raster
+
+    assert GDAL_OPTIONS["GDAL_DISABLE_READDIR_ON_OPEN"] == "TRUE"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a.pgw").write_text("10\n0\n0\n-10\n500000\n4000000\n")
+    (tmp_path / "a.png.aux.xml").write_text("<PAMDataset><SRS>EPSG:32633</SRS></PAMDataset>")
+    for ctx in (gdal_env(), rasterio.Env()):  # satcore's environment, and a caller's own one
+        with ctx:
+            r = read_raster(tmp_path / "a.png")
+        assert r.crs == rasterio.crs.CRS.from_epsg(32633)
+        assert r.transform == Affine(10, 0, 499995, 0, -10, 4000005)  # world files name pixel centres
+
+
+def test_gdal_env_sets_the_option_and_leaves_a_callers_env_alone(monkeypatch):
+    from rasterio.env import getenv, hasenv
+
+    from satcore.data import gdal_env
+
+    assert not hasenv()
+    with gdal_env():
+        assert getenv()["GDAL_DISABLE_READDIR_ON_OPEN"] == "TRUE"
+        with gdal_env():  # nested: a no-op inside an active environment
+            assert getenv()["GDAL_DISABLE_READDIR_ON_OPEN"] == "TRUE"
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), gdal_env():
+        assert getenv()["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+    monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "FALSE")  # the user's environment variable wins
+    with gdal_env():
+        assert "GDAL_DISABLE_READDIR_ON_OPEN" not in getenv()

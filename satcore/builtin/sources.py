@@ -150,12 +150,15 @@ class FolderPairsSource(Source):
         if not folder.is_dir():
             return out
         exts = {e.lower() for e in self.params.extensions}
-        for dirpath, _dirs, files in os.walk(folder, followlinks=True):
+        top = os.fspath(folder)
+        # string operations, not pathlib: this runs once per file of the dataset
+        for dirpath, _dirs, files in os.walk(top, followlinks=True):
+            rel_dir = os.path.relpath(dirpath, top)  # never resolve symlinks into ids
+            prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
             for f in files:
-                p = Path(dirpath) / f
-                if p.suffix.lower() in exts and not f.startswith("."):
-                    rel = p.relative_to(folder)  # never resolve symlinks into ids
-                    out.setdefault(rel.with_suffix("").as_posix(), p)
+                stem, ext = os.path.splitext(f)
+                if ext.lower() in exts and not f.startswith("."):
+                    out.setdefault(prefix + stem, Path(dirpath, f))
         return dict(sorted(out.items()))
 
     def _scan(self) -> tuple[list[ItemRef], list[tuple[str, str, str]]]:

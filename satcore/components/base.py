@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class RunContext:
     device: str = "auto"
     batch_size: int = 32
     loader_workers: int = 0
+    threads: int | None = None
     run_dir: Path | None = None
     spec_dir: Path | None = None
     registry: Registry | None = None
@@ -66,6 +68,21 @@ class RunContext:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def cpu_threads(self) -> int:
+        """Threads a component should compute with on the CPU (e.g. ``torch.set_num_threads``).
+
+        ``execution.threads`` when set; otherwise the cores this process may use minus the ``loader_workers``
+        threads that decode ahead of the model, at least 1. On 2 cores with 2 loader threads, torch's default
+        of 2 intra-op threads made the CLIP step ≈ 3× slower than alone (docs/performance.md).
+        """
+        if self.threads is not None:
+            return self.threads
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not on Linux
+            cores = os.cpu_count() or 1
+        return max(1, cores - self.loader_workers)
 
     def state_path(self, step_id: str, suffix: str) -> Path:
         """Where a step keeps fitted state inside the run folder."""

@@ -74,10 +74,13 @@ def run_dask(engine: Engine, todo: list[ItemRef], splits: dict[str, str], journa
         futures = [client.submit(_process_batch, b, {r.item_id: splits[r.item_id] for r in b}, **common,
                                  pure=False) for b in batches]
         bar = engine._bar(len(todo), f"{pipeline.name} (dask)")
-        for fut in as_completed(futures):
-            rows = fut.result()
-            journal.write(rows)
-            bar.update(len(rows))
+        try:
+            for fut in as_completed(futures):
+                rows = fut.result()
+                journal.add(rows)
+                bar.update(len(rows))
+        finally:
+            journal.flush()
         bar.close()
     finally:
         client.close()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from satcore.components import Batch, Component, Detection, Detector, RunContext, Source
-from satcore.data import Item, ItemRef, write_geotiff
+from satcore.data import Item, ItemRef, gdal_env, write_geotiff
 from satcore.errors import ComponentError, ResumeError, RunStopped, SatcoreError, UsageError
 from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise
 from satcore.evaluate.split import assign_splits
@@ -154,8 +154,8 @@ class Engine:
         self.progress = progress
         ex = self.spec.execution
         self.context = RunContext(seed=self.spec.seed, device=ex.device, batch_size=ex.batch_size,
-                                  loader_workers=ex.loader_workers, run_dir=out, spec_dir=pipeline.base_dir,
-                                  logger=log)
+                                  loader_workers=ex.loader_workers, threads=ex.threads, run_dir=out,
+                                  spec_dir=pipeline.base_dir, logger=log)
         self.source: Source = pipeline.source_cls(pipeline.source_params, self.context, "source")  # type: ignore[assignment]
         self.steps: list[tuple[ResolvedStep, Component]] = [
             (s, s.cls(s.params, self.context, s.id)) for s in pipeline.steps
@@ -178,10 +178,19 @@ class Engine:
                     f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
             self.timings[f"setup:{sid}"] += time.perf_counter() - t
 
+    def teardown(self) -> None:
+        """Tear every component down (after the run, failed or not); a failing teardown is only logged."""
+        for sid, comp in [("source", self.source), *[(s.id, c) for s, c in self.steps]]:
+            try:
+                comp.teardown()
+            except Exception as exc:
+                log.warning("step %r (%s): teardown failed: %s: %s", sid, comp.name, type(exc).__name__, exc)
+
     # -------------------------------------------------------------- loading
     def _load(self, ref: ItemRef) -> Item | BaseException:
         try:
-            return self.source.load(ref)
+            with gdal_env():  # one GDAL environment per item (a no-op inside the run's own)
+                return self.source.load(ref)
         except Exception as exc:
             return exc
 
@@ -479,12 +488,36 @@ def _set_error(row: dict[str, Any], step: str, exc: BaseException) -> None:
 class Journal:
     """Part files written atomically per batch; the source of truth for resume and for the final outputs."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, flush_rows: int = 4096, flush_seconds: float = 1.0) -> None:
         self.dir = out / "parts"
         self.dir.mkdir(parents=True, exist_ok=True)
         existing = sorted(self.dir.glob("part-*.parquet"))
         self.session = 1 + max((int(p.name.split("-")[1]) for p in existing), default=0)
         self.counter = 0
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._buffer: list[dict[str, Any]] = []
+        self._since = 0.0
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Buffer finished rows, written as one part after ``flush_seconds`` or at ``flush_rows`` rows.
+
+        The clock starts at the oldest buffered row. A part per batch cost a Parquet write then and a read at
+        the end (≈ 2 ms together): with small batches of cheap items, 5-10 % of a run. A killed run loses at
+        most ``flush_seconds`` of work, which ``--resume`` redoes; an error stopping the run flushes first.
+        """
+        if not rows:
+            return
+        if not self._buffer:
+            self._since = time.monotonic()
+        self._buffer.extend(rows)
+        if len(self._buffer) >= self.flush_rows or time.monotonic() - self._since >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows (if any) as one part."""
+        rows, self._buffer = self._buffer, []
+        self.write(rows)
 
     def parts(self) -> list[Path]:
         """Part files in write order."""
@@ -607,7 +640,7 @@ def run_pipeline(
     # PNG/JPEG pairs have no georeference by design. The filter is set here, for the whole run, because
     # warnings.catch_warnings() inside the read-ahead threads is not thread-safe on its own: one thread's exit
     # can restore a filter list without the other's "ignore", letting the warning through at random.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), gdal_env():
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
         return _run_pipeline(spec, overrides, resume, overwrite, progress, output_dir, pm)
 
@@ -640,6 +673,7 @@ def _run_pipeline(
         "status": "running",
         "started": started.isoformat(),
     }
+    engine: Engine | None = None
     try:
         engine = Engine(pipeline, out, progress)
         log.info("run %s → %s (spec hash %s)", pipeline.name, out, manifest["spec_hash"])
@@ -671,9 +705,12 @@ def _run_pipeline(
         else:
             bar = engine._bar(len(todo), pipeline.name)
             batches = [todo[i:i + bs] for i in range(0, len(todo), bs)]
-            for refs_b, loaded in engine.iter_loaded(batches):
-                journal.write(engine.rows_for(refs_b, loaded, splits))
-                bar.update(len(refs_b))
+            try:
+                for refs_b, loaded in engine.iter_loaded(batches):
+                    journal.add(engine.rows_for(refs_b, loaded, splits))
+                    bar.update(len(refs_b))
+            finally:
+                journal.flush()  # an error stopping the run keeps what was finished
             bar.close()
         # problems found while listing (missing partner/label) are failed items too
         prob_rows = []
@@ -705,8 +742,6 @@ def _run_pipeline(
             from satcore.outputs.report import build_report
 
             build_report(out)
-        for _s, c in engine.steps:
-            c.teardown()
         log.info("done: %d ok, %d failed, %d skipped", summary["ok"], summary["failed"], skipped)
         return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest)
     except SatcoreError as exc:
@@ -716,5 +751,7 @@ def _run_pipeline(
             write_json(out / "manifest.json", manifest)
         raise
     finally:
+        if engine is not None:
+            engine.teardown()
         log.removeHandler(handler)
         handler.close()

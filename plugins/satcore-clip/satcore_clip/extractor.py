@@ -130,6 +130,7 @@ class ClipZeroShotExtractor(Extractor):
         self._resolved: Any = None
         self.cache_: Any = None
         self._base_resolved: Any = None
+        self._threads_before: int | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -177,6 +178,12 @@ class ClipZeroShotExtractor(Extractor):
             resolve=lambda a: self.context.resolve_model(a),
         )
         self.device = self.context.torch_device()
+        if self.device == "cpu":
+            # leave cores to the loader threads decoding the next batch (restored in teardown)
+            want = self.context.cpu_threads()
+            if want != torch.get_num_threads():
+                self._threads_before = torch.get_num_threads()
+                torch.set_num_threads(want)
         self.dtype_name = self._pick_dtype(self.device)
         self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
             self.dtype_name
@@ -214,6 +221,14 @@ class ClipZeroShotExtractor(Extractor):
             len(self.classes),
             len(self.templates),
         )
+
+    def teardown(self) -> None:
+        """Give torch back the CPU thread count it had before ``setup()``."""
+        if self._threads_before is not None:
+            import torch
+
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
 
     def _pick_dtype(self, device: str) -> str:
         if self.params.dtype != "auto":

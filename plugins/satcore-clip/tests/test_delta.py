@@ -111,9 +111,12 @@ def test_resume_reuses_fitted_threshold(tiny_env, make_spec, tmp_path, monkeypat
 
     monkeypatch.setattr(ProbabilityDeltaDetector, "fit", no_fit)
     (tmp_path / "run" / "results.parquet").unlink()
+    import pyarrow.parquet as pq
+
     parts = sorted((tmp_path / "run" / "parts").glob("part-*"))
+    pq.write_table(pq.read_table(parts[0]).slice(0, 4), parts[0])  # as if the run had been interrupted
     for p in parts[1:]:
-        p.unlink()  # keep only the first batch, as if the run had been interrupted
+        p.unlink()
     res = satcore.run(spec, resume=True, progress=False)
     df = res.results()
     redone = df[df["change.threshold"].notna() & (df["change.threshold"] == 12345.0)]

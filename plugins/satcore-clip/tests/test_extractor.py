@@ -192,3 +192,48 @@ def test_compile_path_matches_eager(make_extractor, levir_items):
     for x, y in zip(eager, compiled, strict=True):
         np.testing.assert_allclose(x["probabilities"], y["probabilities"], atol=1e-4)
         assert np.abs(x["embedding"] - y["embedding"]).max() < 1e-3
+
+
+def test_cpu_threads_leave_room_for_loaders_and_are_restored(tiny_env, make_spec, tmp_path, monkeypatch):
+    """On the CPU the model computes with execution.threads (default: cores minus loader threads), and the
+    torch thread count is given back after the run — also when the run stops with an error."""
+    import torch
+
+    from satcore.components import RunContext
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    from satcore_clip.extractor import ClipZeroShotExtractor
+
+    orig = ClipZeroShotExtractor.process
+
+    def spy(self, batch):
+        seen.append(torch.get_num_threads())
+        return orig(self, batch)
+
+    monkeypatch.setattr(ClipZeroShotExtractor, "process", spy)
+    spec = make_spec(tmp_path)
+    spec["execution"].update(threads=1, loader_workers=2)
+    satcore.run(spec, progress=False)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+    # a step failing in setup after the extractor's: the run stops, torch's thread count still comes back
+    from satcore_clip.delta import ProbabilityDeltaDetector
+
+    from satcore.errors import ComponentError, RunStopped
+
+    def broken(self):
+        raise ComponentError("broken on purpose")
+
+    monkeypatch.setattr(ProbabilityDeltaDetector, "setup", broken)
+    spec = make_spec(tmp_path, out="run2")
+    spec["execution"].update(threads=1)
+    with pytest.raises(RunStopped, match="broken on purpose"):
+        satcore.run(spec, progress=False)
+    assert torch.get_num_threads() == before
+
+    assert RunContext(threads=3).cpu_threads() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    assert RunContext(loader_workers=2).cpu_threads() == 2
+    assert RunContext(loader_workers=6).cpu_threads() == 1
