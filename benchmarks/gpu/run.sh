@@ -7,7 +7,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
-python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 64 --batch 1024 \
+python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 64 --batch 1024 --loader-workers 12 \
   --json "$OUT/eager.json" 2>&1 | tee "$OUT/eager.log"
-python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 16 --batch 1024 \
+python3 benchmarks/clip_throughput.py --device cuda --arch ViT-B-32 --pairs 2048 --naive-pairs 16 --batch 1024 --loader-workers 12 \
   --compile --repeat 1 --json "$OUT/compiled.json" 2>&1 | tee "$OUT/compiled.log"

@@ -73,8 +73,8 @@ class RunContext:
         """Threads a component should compute with on the CPU (e.g. ``torch.set_num_threads``).
 
         ``execution.threads`` when set; otherwise the cores this process may use minus the ``loader_workers``
-        threads that decode ahead of the model, at least 1. On 2 cores with 2 loader threads, torch's default
-        of 2 intra-op threads made the CLIP step ≈ 3× slower than alone (docs/performance.md).
+        threads that decode ahead of the model, at least 1. Whether that beats the library's default depends
+        on the model: :class:`satcore.components.tuning.ThreadTuner` measures both on the run's first batches.
         """
         if self.threads is not None:
             return self.threads

@@ -67,6 +67,17 @@ class _Acc:
         self.boot.add(item_id, c, hist, image)
 
 
+def visible_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns of results.parquet (not the ``_``-prefixed bookkeeping ones), as a frame of its own.
+
+    A copy: a column selection shares pandas blocks with the hidden columns (``error`` sits in one object
+    block with the per-item histograms, which are zero-copy views into the part's Arrow buffers), so keeping
+    the selection kept every part read so far in memory (≈ 18 KB per item with pixel histograms;
+    docs/performance.md, "Memory scaling").
+    """
+    return df[[c for c in df.columns if not c.startswith("_")]].copy()
+
+
 def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) -> dict[str, Any]:
     """Write results.parquet and errors.jsonl, compute metrics.json; return counts and metrics."""
     import pandas as pd
@@ -77,7 +88,7 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     def frames() -> Iterator[pd.DataFrame]:
         # one pass over the journal feeds the table, errors.jsonl and the metrics
         for df in journal.iter_final():
-            visible.append(df[[c for c in df.columns if not c.startswith("_")]])
+            visible.append(visible_columns(df))
             if "error" in df.columns:
                 cols = ["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
                 for r in df[cols].to_dict("records"):

@@ -89,9 +89,9 @@ class ExecutionSpec(_Strict):
     device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...")
     loader_workers: int = Field(2, ge=0, description="Threads reading items ahead of the model.")
     threads: int | None = Field(None, ge=1, description="CPU threads a model step computes with (torch "
-                                "intra-op threads on the CPU); null: the cores left over by "
-                                "`loader_workers`, at least 1, so that reading and computing do not fight "
-                                "for the same cores.")
+                                "intra-op threads on the CPU); null: measured on the first batches, torch's "
+                                "default against the cores left over by `loader_workers` (reading and "
+                                "computing share the cores), the faster kept.")
     on_error: Literal["skip", "fail"] = Field("skip", description="`skip`: list failed items in errors.jsonl "
                                               "and go on; `fail`: stop the run (exit 1).")
     limit: int | None = Field(None, ge=1, description="Process only the first N items (smoke runs).")

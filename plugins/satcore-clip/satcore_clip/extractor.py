@@ -131,6 +131,7 @@ class ClipZeroShotExtractor(Extractor):
         self.cache_: Any = None
         self._base_resolved: Any = None
         self._threads_before: int | None = None
+        self._tuner: Any = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -178,12 +179,19 @@ class ClipZeroShotExtractor(Extractor):
             resolve=lambda a: self.context.resolve_model(a),
         )
         self.device = self.context.torch_device()
+        self._tuner = None
         if self.device == "cpu":
-            # leave cores to the loader threads decoding the next batch (restored in teardown)
-            want = self.context.cpu_threads()
-            if want != torch.get_num_threads():
-                self._threads_before = torch.get_num_threads()
-                torch.set_num_threads(want)
+            # execution.threads, or the faster of torch's default and the cores the loader threads leave,
+            # measured on the first batches (satcore.components.tuning); torch's count is restored in teardown
+            self._threads_before = torch.get_num_threads()
+            if self.context.threads is not None:
+                torch.set_num_threads(self.context.threads)
+            else:
+                from satcore.components.tuning import ThreadTuner
+
+                self._tuner = ThreadTuner(
+                    [self._threads_before, self.context.cpu_threads()], torch.set_num_threads
+                )
         self.dtype_name = self._pick_dtype(self.device)
         self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
             self.dtype_name
@@ -276,6 +284,12 @@ class ClipZeroShotExtractor(Extractor):
                 "templates": self.templates,
             }
         )
+        if self._threads_before is not None:  # on the CPU
+            import torch
+
+            rec["cpu_threads"] = (
+                self._tuner.summary() if self._tuner is not None else {"chosen": torch.get_num_threads()}
+            )
         if self.cache_ is not None:
             rec["embedding_cache"] = {
                 "dir": str(self.cache_.dir),
@@ -338,6 +352,20 @@ class ClipZeroShotExtractor(Extractor):
         """Probabilities ``(n_images, K)``, embeddings ``(n_images, D)`` and top classes per item."""
         from satcore_clip.preprocess import to_rgb_uint8
 
+        if self._tuner is not None:
+            undecided = self._tuner.chosen is None
+            self._tuner.tick(len(batch))
+            if undecided and self._tuner.chosen is not None:
+                tried = ", ".join(
+                    f"{c}: {v * 1e3:.2f} ms/item" if v is not None else f"{c}: -"
+                    for c, v in self._tuner.summary()["seconds_per_item"].items()
+                )
+                self.context.logger.info(
+                    "clip-zeroshot %s: computing with %d CPU threads (tried %s)",
+                    self.step_id,
+                    self._tuner.chosen,
+                    tried,
+                )
         t0 = time.perf_counter()
         rgbs: list[np.ndarray] = []
         counts: list[int] = []

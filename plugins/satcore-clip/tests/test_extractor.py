@@ -195,8 +195,9 @@ def test_compile_path_matches_eager(make_extractor, levir_items):
 
 
 def test_cpu_threads_leave_room_for_loaders_and_are_restored(tiny_env, make_spec, tmp_path, monkeypatch):
-    """On the CPU the model computes with execution.threads (default: cores minus loader threads), and the
-    torch thread count is given back after the run — also when the run stops with an error."""
+    """On the CPU the model computes with execution.threads when set, else with the faster (measured on the
+    first batches) of torch's default and the cores left by the loader threads; torch's thread count is given
+    back after the run — also when the run stops with an error."""
     import torch
 
     from satcore.components import RunContext
@@ -214,8 +215,9 @@ def test_cpu_threads_leave_room_for_loaders_and_are_restored(tiny_env, make_spec
     monkeypatch.setattr(ClipZeroShotExtractor, "process", spy)
     spec = make_spec(tmp_path)
     spec["execution"].update(threads=1, loader_workers=2)
-    satcore.run(spec, progress=False)
+    res = satcore.run(spec, progress=False)
     assert seen and set(seen) == {1}
+    assert res.manifest["models"][0]["cpu_threads"] == {"chosen": 1}
     assert torch.get_num_threads() == before
 
     # a step failing in setup after the extractor's: the run stops, torch's thread count still comes back
@@ -226,12 +228,26 @@ def test_cpu_threads_leave_room_for_loaders_and_are_restored(tiny_env, make_spec
     def broken(self):
         raise ComponentError("broken on purpose")
 
+    delta_setup = ProbabilityDeltaDetector.setup
     monkeypatch.setattr(ProbabilityDeltaDetector, "setup", broken)
     spec = make_spec(tmp_path, out="run2")
     spec["execution"].update(threads=1)
     with pytest.raises(RunStopped, match="broken on purpose"):
         satcore.run(spec, progress=False)
     assert torch.get_num_threads() == before
+
+    # threads not set: the tuner tries torch's default and the cores left by the loaders, keeps the faster
+    monkeypatch.setattr(ProbabilityDeltaDetector, "setup", delta_setup)
+    spec = make_spec(tmp_path, out="run3")
+    spec["execution"].update(batch_size=1, loader_workers=2)
+    res = satcore.run(spec, progress=False)
+    (m,) = res.manifest["models"]
+    cands = {before, RunContext(loader_workers=2).cpu_threads()}
+    assert m["cpu_threads"]["chosen"] in cands
+    assert set(m["cpu_threads"]["seconds_per_item"]) == {str(c) for c in cands}
+    assert all(v > 0 for v in m["cpu_threads"]["seconds_per_item"].values())
+    assert torch.get_num_threads() == before
+    assert "computing with" in (tmp_path / "run3" / "run.log").read_text()
 
     assert RunContext(threads=3).cpu_threads() == 3
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
