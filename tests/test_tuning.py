@@ -38,6 +38,26 @@ def test_a_clear_winner_is_kept_after_one_round(costs, best):
     assert used[:3] == [2, 2, 1] and t.chosen == best and set(used[3:]) == {best}
 
 
+def test_an_outlier_gap_waits_for_the_second_round():
+    """One batch 10x slower (it also paid for something else) does not decide after one round."""
+    clock = [0.0]
+    t = ThreadTuner([2, 1], lambda c: None, clock=lambda: clock[0])
+    per_item = {2: 1e-3, 1: 1e-3}
+    used = []
+    for k in range(8):
+        c = t.tick(10)
+        used.append(c)
+        clock[0] += per_item[c] * 10 * (10.0 if k == 2 else 1.0)  # the first "1" batch is an outlier
+    assert used[:5] == [2, 2, 1, 2, 1] and t.chosen in (1, 2)
+    per_item = {2: 1e-3, 1: 1.2e-3}
+    clock[0] = 0.0
+    t = ThreadTuner([2, 1], lambda c: None, clock=lambda: clock[0])
+    for k in range(8):
+        c = t.tick(10)
+        clock[0] += per_item[c] * 10 * (10.0 if k == 1 else 1.0)  # the first measured "2" batch is an outlier
+    assert t.chosen == 2  # not 1, which a decision after one round would have kept
+
+
 def test_warmup_batch_is_not_measured_and_one_slow_batch_does_not_decide():
     clock = [0.0]
     t = ThreadTuner([2, 1], lambda c: None, clock=lambda: clock[0])

@@ -24,9 +24,11 @@ class ThreadTuner:
     candidate (not measured: caches, allocator, lazy initialisation), then ``rounds`` batches per candidate,
     interleaved; the time per item of a batch is the time from its ``tick`` to the next one's. The fastest
     candidate (by its best batch, which is robust to a batch delayed by something else) is kept for the rest
-    of the run. Once every candidate has one measured batch and the fastest beats the others by ``decisive``
-    (a ratio), it is kept at once: a clear case costs one batch at the slower count, not ``rounds``. With one
-    candidate nothing is tried.
+    of the run. Once every candidate has one measured batch and the fastest beats the others by a ratio
+    within ``decisive`` (default 1.15 to 3), it is kept at once: a clear case costs one batch at the slower
+    count, not ``rounds``. A larger gap is more likely a batch that also paid for something else (the end of a
+    fit pass, a slow disk) than the thread count, so it waits for the next round. With one candidate nothing
+    is tried.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class ThreadTuner:
         apply: Callable[[int], None],
         rounds: int = 2,
         warmup: int = 1,
-        decisive: float = 1.15,
+        decisive: tuple[float, float] = (1.15, 3.0),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.candidates = list(dict.fromkeys(int(c) for c in candidates))
@@ -80,7 +82,8 @@ class ThreadTuner:
         if self.chosen is not None or not all(self.samples[c] for c in self.candidates):
             return
         ranked = sorted(self.candidates, key=self._best)
-        if self._best(ranked[1]) >= self.decisive * self._best(ranked[0]):
+        lo, hi = self.decisive
+        if lo * self._best(ranked[0]) <= self._best(ranked[1]) <= hi * self._best(ranked[0]):
             self.chosen = ranked[0]
 
     def summary(self) -> dict[str, Any]:
