@@ -49,6 +49,7 @@ class RunContext:
     batch_size: int = 32
     loader_workers: int = 0
     threads: int | None = None
+    processes: int = 1
     run_dir: Path | None = None
     spec_dir: Path | None = None
     registry: Registry | None = None
@@ -72,9 +73,10 @@ class RunContext:
     def cpu_threads(self) -> int:
         """Threads a component should compute with on the CPU (e.g. ``torch.set_num_threads``).
 
-        ``execution.threads`` when set; otherwise the cores this process may use minus the ``loader_workers``
-        threads that decode ahead of the model, at least 1. Whether that beats the library's default depends
-        on the model: :class:`satcore.components.tuning.ThreadTuner` measures both on the run's first batches.
+        ``execution.threads`` when set; otherwise this process's share of the cores (``processes`` run side by
+        side: the Dask executor's local workers) minus the ``loader_workers`` threads that decode ahead of the
+        model, at least 1. Whether that beats the library's default depends on the model:
+        :class:`satcore.components.tuning.ThreadTuner` measures both on the run's first batches.
         """
         if self.threads is not None:
             return self.threads
@@ -82,7 +84,7 @@ class RunContext:
             cores = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):  # not on Linux
             cores = os.cpu_count() or 1
-        return max(1, cores - self.loader_workers)
+        return max(1, cores // max(1, self.processes) - self.loader_workers)
 
     def state_path(self, step_id: str, suffix: str) -> Path:
         """Where a step keeps fitted state inside the run folder."""

@@ -36,6 +36,10 @@ def _worker_engine(raw: dict[str, Any], spec_path: str | None, out: str, spec_ha
 
     pipeline = build_pipeline(raw, Path(spec_path) if spec_path else None)
     eng = Engine(pipeline, Path(out), progress=False)
+    # a worker reads its items itself (no loader threads) and shares the machine with the other local workers
+    ex = pipeline.spec.execution
+    eng.context.loader_workers = 0
+    eng.context.processes = 1 if ex.address else ex.workers
     eng.setup()  # models loaded once per worker
     for _rs, comp in eng.steps:
         if isinstance(comp, Detector) and comp.fittable:

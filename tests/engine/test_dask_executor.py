@@ -31,3 +31,20 @@ def test_dask_matches_local(tmp_path, levir_dir):
     assert man["executor"] == "dask" and man["items"]["ok"] == local.items_ok
     assert sorted(p.name for p in (tmp_path / "dask" / "maps").iterdir()) == sorted(
         p.name for p in (tmp_path / "local" / "maps").iterdir())
+
+
+def test_worker_engine_reads_itself_and_shares_the_cores(tmp_path, levir_dir, monkeypatch):
+    """A Dask worker has no loader threads and, on a local cluster, a 1/workers share of the cores."""
+    from satcore.engine import dask_executor
+
+    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", {})
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    spec = _spec(levir_dir, tmp_path / "w", "dask")
+    spec["execution"]["workers"] = 4
+    eng = dask_executor._worker_engine(spec, None, str(tmp_path / "w"), "hash-local")
+    assert eng.context.loader_workers == 0 and eng.context.processes == 4
+    assert eng.context.cpu_threads() == 2
+    assert all(c.context is eng.context for _s, c in eng.steps)
+    spec["execution"]["address"] = "tcp://scheduler:8786"  # a remote cluster: its workers' machines unknown
+    eng = dask_executor._worker_engine(spec, None, str(tmp_path / "w"), "hash-remote")
+    assert eng.context.processes == 1 and eng.context.cpu_threads() == 8
