@@ -486,7 +486,7 @@ def _set_error(row: dict[str, Any], step: str, exc: BaseException) -> None:
 # ------------------------------------------------------------------------------------------ journal
 
 class Journal:
-    """Part files written atomically per batch; the source of truth for resume and for the final outputs."""
+    """Part files written atomically, about once a second: the source of truth for resume and the outputs."""
 
     def __init__(self, out: Path, flush_rows: int = 4096, flush_seconds: float = 1.0,
                  flush_bytes: int = 256 << 10) -> None:
