@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections import defaultdict
@@ -201,7 +202,8 @@ class Engine:
             for b in batches:
                 yield b, [self._load(r) for r in b]
             return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
+                                initializer=_enter_thread_gdal_env) as pool:
             pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
             it = iter(batches)
             for b in it:
@@ -457,6 +459,19 @@ class Engine:
         if bands and self.spec.output.maps:
             write_geotiff(self.out / "maps" / f"{item.item_id}.tif", np.stack(bands).astype(np.float32),
                           like=item.reference, band_descriptions=names)
+
+
+_THREAD_ENV = threading.local()
+
+
+def _enter_thread_gdal_env() -> None:
+    """Give a loader thread one GDAL environment for its life (rasterio's environments are per thread).
+
+    Reading an item then does not build and tear one down each time: Python work that holds the GIL.
+    """
+    env = gdal_env()
+    env.__enter__()
+    _THREAD_ENV.env = env  # kept referenced until the thread ends
 
 
 def _sparse(hist: np.ndarray) -> list[int]:

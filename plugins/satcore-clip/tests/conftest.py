@@ -127,7 +127,9 @@ def make_extractor(tiny_env):
         made.append(ext)
         return ext
 
-    return make
+    yield make
+    for ext in made:
+        ext.teardown()  # gives torch its thread count back
 
 
 @pytest.fixture
