@@ -148,6 +148,9 @@ def _clean(x: Any) -> Any:
 class Engine:
     """Runs one validated pipeline in this process (the local executor)."""
 
+    #: threads are used for reading when they read at least this many times faster than one thread
+    THREADS_WIN = 1.15
+
     def __init__(self, pipeline: Pipeline, out: Path, progress: bool = True) -> None:
         self.pipeline = pipeline
         self.spec = pipeline.spec
@@ -162,6 +165,8 @@ class Engine:
             (s, s.cls(s.params, self.context, s.id)) for s in pipeline.steps
         ]
         self.timings: dict[str, float] = defaultdict(float)
+        #: how items are read (``iter_loaded``): set by the first pass, recorded in manifest.json
+        self.loading: dict[str, Any] | None = None
         self.bins = self.spec.evaluate.bins
         self.fit_summaries: dict[str, Any] = {}
 
@@ -196,23 +201,60 @@ class Engine:
             return exc
 
     def iter_loaded(self, batches: Sequence[list[ItemRef]]) -> Iterator[tuple[list[ItemRef], list[Any]]]:
-        """Yield ``(refs, items-or-exceptions)`` per batch, reading ahead with ``loader_workers`` threads."""
+        """Yield ``(refs, items-or-exceptions)`` per batch, reading ahead with ``loader_workers`` threads.
+
+        Threads pay off only when reading releases the GIL (decoding pixels in GDAL); reading small chips is
+        mostly Python in rasterio's wrappers, and two threads doing it were slower than one (8×8 to 128×128
+        px: 0.5-0.7× the serial rate, 256×256: 1.4-2×; docs/performance.md). So the first run over ≥ 3
+        batches probes: the first batch is read serially, the second by the thread pool while nothing else
+        runs, and the rest of the run (and later passes) reads the faster way. Reading serially gives up
+        overlapping reading with a model's compute, which matters little when reading is that cheap.
+        """
         workers = self.spec.execution.loader_workers
-        if workers <= 0:
+        batches = list(batches)
+        first: list[tuple[list[ItemRef], list[Any]]] = []
+        if workers > 0 and self.loading is None:
+            if len(batches) >= 3 and len(batches[0]) >= 4 and len(batches[1]) >= 4:
+                first = self._probe_loading(batches[0], batches[1], workers)
+                batches = batches[2:]
+            else:
+                self.loading = {"mode": "threads", "reason": "too few items to compare"}
+        yield from first
+        if workers <= 0 or (self.loading or {}).get("mode") == "serial":
             for b in batches:
                 yield b, [self._load(r) for r in b]
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
                                 initializer=_enter_thread_gdal_env) as pool:
             pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
-            it = iter(batches)
-            for b in it:
+            for b in batches:
                 pending.append((b, [pool.submit(self._load, r) for r in b]))
                 if len(pending) >= 2:  # one batch in the model, one being read
                     refs, futs = pending.pop(0)
                     yield refs, [f.result() for f in futs]
             for refs, futs in pending:
                 yield refs, [f.result() for f in futs]
+
+    def _probe_loading(self, serial_batch: list[ItemRef], threaded_batch: list[ItemRef],
+                       workers: int) -> list[tuple[list[ItemRef], list[Any]]]:
+        """Read one batch serially and one with the pool, time both, set :attr:`loading`."""
+        clock = time.perf_counter
+        items0 = [self._load(serial_batch[0])]  # not timed: the first read warms caches and GDAL
+        t = clock()
+        items0 += [self._load(r) for r in serial_batch[1:]]
+        serial = (clock() - t) / (len(serial_batch) - 1)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
+                                initializer=_enter_thread_gdal_env) as pool:
+            list(pool.map(lambda _: None, range(workers)))  # threads started before the clock
+            t = clock()
+            items1 = list(pool.map(self._load, threaded_batch))
+            threaded = (clock() - t) / len(threaded_batch)
+        mode = "threads" if serial >= self.THREADS_WIN * threaded else "serial"
+        self.loading = {"mode": mode, "serial_ms_per_item": round(1e3 * serial, 4),
+                        "threads_ms_per_item": round(1e3 * threaded, 4), "threads": workers}
+        log.info("reading %s: %.3f ms/item serially, %.3f ms/item with %d threads", "in threads"
+                 if mode == "threads" else "serially", 1e3 * serial, 1e3 * threaded, workers)
+        return [(serial_batch, items0), (threaded_batch, items1)]
 
     # -------------------------------------------------------------- steps
     def run_steps(self, items: list[Item], only: set[str] | None = None
@@ -780,6 +822,8 @@ def _run_pipeline(
                       "total": summary["ok"] + summary["failed"]},
             "models": [m for _s, c in engine.steps for m in c.models_used()],
             "fitted": engine.fit_summaries,
+            "loading": engine.loading or {"mode": "serial" if pipeline.spec.execution.loader_workers <= 0
+                                          else "threads"},
             "wall_time_s": {"total": round(time.perf_counter() - t0, 3),
                             **{k: round(v, 3) for k, v in engine.timings.items()}},
             "ended": datetime.now(timezone.utc).isoformat(),

@@ -87,7 +87,10 @@ class ExecutionSpec(_Strict):
     address: str | None = Field(None, description="Dask scheduler address; null starts a local cluster.")
     batch_size: int = Field(32, ge=1, description="Items per batch.")
     device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...")
-    loader_workers: int = Field(2, ge=0, description="Threads reading items ahead of the model.")
+    loader_workers: int = Field(2, ge=0, description="Threads reading items ahead of the model; the first "
+                                "batches are read both ways and the threads are kept only if they read "
+                                "faster (small chips read faster serially; see manifest.json `loading`). "
+                                "0: always serial.")
     threads: int | None = Field(None, ge=1, description="CPU threads a model step computes with (torch "
                                 "intra-op threads on the CPU); null: measured on the first batches, torch's "
                                 "default against the cores left over by `loader_workers` (reading and "

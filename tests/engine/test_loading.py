@@ -1,0 +1,57 @@
+"""How items are read: threads when they read faster than one thread, else serially (probed on the run)."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+import satcore
+from satcore.engine.runner import Engine
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:  # pure Python: holds the GIL, as rasterio's wrappers do for tiny files
+        pass
+
+
+def _run(tmp_path, h, pm, monkeypatch, cost, name, workers=2):
+    orig = Engine._load
+
+    def load(self, ref):
+        cost(0.004)
+        return orig(self, ref)
+
+    monkeypatch.setattr(Engine, "_load", load)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / name)
+    spec["execution"].update(batch_size=6, loader_workers=workers)
+    return satcore.run(spec, progress=False, pm=pm)
+
+
+def test_reading_that_releases_the_gil_goes_to_threads(tmp_path, h, pm, monkeypatch):
+    h.make_pairs(tmp_path / "d", 24, size=8)
+    res = _run(tmp_path, h, pm, monkeypatch, time.sleep, "sleep")  # like GDAL decoding: GIL released
+    lo = res.manifest["loading"]
+    assert lo["mode"] == "threads", lo
+    assert lo["serial_ms_per_item"] > 1.5 * lo["threads_ms_per_item"]
+
+
+def test_reading_that_holds_the_gil_stays_serial_with_the_same_results(tmp_path, h, pm, monkeypatch):
+    h.make_pairs(tmp_path / "d", 24, size=8)
+    res = _run(tmp_path, h, pm, monkeypatch, _busy, "busy")
+    lo = res.manifest["loading"]
+    assert lo["mode"] == "serial", lo
+    assert lo["serial_ms_per_item"] < Engine.THREADS_WIN * lo["threads_ms_per_item"]
+    monkeypatch.undo()
+    ref = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "plain", workers=0)
+    assert ref.manifest["loading"] == {"mode": "serial"}
+    pd.testing.assert_frame_equal(res.results(), ref.results())
+    assert res.items_ok == 24
+
+
+def test_too_few_batches_are_not_probed(tmp_path, h, pm, monkeypatch):
+    h.make_pairs(tmp_path / "d", 10, size=8)
+    res = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "few")  # 2 batches of 6 and 4
+    assert res.manifest["loading"] == {"mode": "threads", "reason": "too few items to compare"}
+    assert res.items_ok == 10
