@@ -503,6 +503,13 @@ class Engine:
                           like=item.reference, band_descriptions=names)
 
 
+def _default_loading(ex: Any) -> dict[str, Any]:
+    """``manifest.json`` → ``loading`` when no probe ran."""
+    if ex.executor == "dask":
+        return {"mode": "serial", "where": "in each Dask worker"}
+    return {"mode": "serial" if ex.loader_workers <= 0 else "threads"}
+
+
 _THREAD_ENV = threading.local()
 
 
@@ -822,8 +829,7 @@ def _run_pipeline(
                       "total": summary["ok"] + summary["failed"]},
             "models": [m for _s, c in engine.steps for m in c.models_used()],
             "fitted": engine.fit_summaries,
-            "loading": engine.loading or {"mode": "serial" if pipeline.spec.execution.loader_workers <= 0
-                                          else "threads"},
+            "loading": engine.loading or _default_loading(pipeline.spec.execution),
             "wall_time_s": {"total": round(time.perf_counter() - t0, 3),
                             **{k: round(v, 3) for k, v in engine.timings.items()}},
             "ended": datetime.now(timezone.utc).isoformat(),

@@ -29,6 +29,7 @@ def test_dask_matches_local(tmp_path, levir_dir):
     assert ma == mb
     man = json.loads((tmp_path / "dask" / "manifest.json").read_text())
     assert man["executor"] == "dask" and man["items"]["ok"] == local.items_ok
+    assert man["loading"] == {"mode": "serial", "where": "in each Dask worker"}
     assert sorted(p.name for p in (tmp_path / "dask" / "maps").iterdir()) == sorted(
         p.name for p in (tmp_path / "local" / "maps").iterdir())
 
