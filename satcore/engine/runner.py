@@ -150,6 +150,8 @@ class Engine:
 
     #: threads are used for reading when they read at least this many times faster than one thread
     THREADS_WIN = 1.15
+    #: items read serially (and at least as many by the pool) when probing how to read
+    PROBE_ITEMS = 12
 
     def __init__(self, pipeline: Pipeline, out: Path, progress: bool = True) -> None:
         self.pipeline = pipeline
@@ -205,21 +207,39 @@ class Engine:
 
         Threads pay off only when reading releases the GIL (decoding pixels in GDAL); reading small chips is
         mostly Python in rasterio's wrappers, and two threads doing it were slower than one (8×8 to 128×128
-        px: 0.5-0.7× the serial rate, 256×256: 1.4-2×; docs/performance.md). So the first run over ≥ 3
-        batches probes: the first batch is read serially, the second by the thread pool while nothing else
-        runs, and the rest of the run (and later passes) reads the faster way. Reading serially gives up
+        px: 0.5-0.7× the serial rate, 256×256: 1.4-2×; docs/performance.md). So the first pass probes on its
+        first items (:meth:`_probe_loading`: a few read serially, a few by the pool, nothing else running),
+        and the rest of the run (and later passes) reads the faster way. Reading serially gives up
         overlapping reading with a model's compute, which matters little when reading is that cheap.
         """
         workers = self.spec.execution.loader_workers
         batches = list(batches)
-        first: list[tuple[list[ItemRef], list[Any]]] = []
+        head: list[tuple[list[ItemRef], list[Any]]] = []
         if workers > 0 and self.loading is None:
-            if len(batches) >= 3 and len(batches[0]) >= 4 and len(batches[1]) >= 4:
-                first = self._probe_loading(batches[0], batches[1], workers)
-                batches = batches[2:]
+            n_serial, n_threads = self.PROBE_ITEMS, max(self.PROBE_ITEMS, 4 * workers)
+            need = 1 + n_serial + n_threads
+            if sum(len(b) for b in batches) >= need:
+                m = count = 0
+                while count < need:  # the first batches, enough to hold the probe's items
+                    count += len(batches[m])
+                    m += 1
+                refs = [r for b in batches[:m] for r in b]
+                loaded = self._probe_loading(refs[:need], n_serial, workers)
+                rest = refs[need:]
+                if rest and self.loading is not None and self.loading["mode"] == "threads":
+                    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
+                                            initializer=_enter_thread_gdal_env) as pool:
+                        loaded += list(pool.map(self._load, rest))
+                else:
+                    loaded += [self._load(r) for r in rest]
+                k = 0
+                for b in batches[:m]:
+                    head.append((b, loaded[k:k + len(b)]))
+                    k += len(b)
+                batches = batches[m:]
             else:
                 self.loading = {"mode": "threads", "reason": "too few items to compare"}
-        yield from first
+        yield from head
         if workers <= 0 or (self.loading or {}).get("mode") == "serial":
             for b in batches:
                 yield b, [self._load(r) for r in b]
@@ -230,31 +250,32 @@ class Engine:
             for b in batches:
                 pending.append((b, [pool.submit(self._load, r) for r in b]))
                 if len(pending) >= 2:  # one batch in the model, one being read
-                    refs, futs = pending.pop(0)
-                    yield refs, [f.result() for f in futs]
-            for refs, futs in pending:
-                yield refs, [f.result() for f in futs]
+                    refs_b, futs = pending.pop(0)
+                    yield refs_b, [f.result() for f in futs]
+            for refs_b, futs in pending:
+                yield refs_b, [f.result() for f in futs]
 
-    def _probe_loading(self, serial_batch: list[ItemRef], threaded_batch: list[ItemRef],
-                       workers: int) -> list[tuple[list[ItemRef], list[Any]]]:
-        """Read one batch serially and one with the pool, time both, set :attr:`loading`."""
+    def _probe_loading(self, refs: list[ItemRef], n_serial: int, workers: int) -> list[Any]:
+        """Read ``refs``: one untimed (warm-up), ``n_serial`` serially, the rest by the pool; sets loading."""
         clock = time.perf_counter
-        items0 = [self._load(serial_batch[0])]  # not timed: the first read warms caches and GDAL
+        items = [self._load(refs[0])]  # not timed: the first read warms caches and GDAL
         t = clock()
-        items0 += [self._load(r) for r in serial_batch[1:]]
-        serial = (clock() - t) / (len(serial_batch) - 1)
+        items += [self._load(r) for r in refs[1:1 + n_serial]]
+        serial = (clock() - t) / n_serial
+        pooled = refs[1 + n_serial:]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
                                 initializer=_enter_thread_gdal_env) as pool:
             list(pool.map(lambda _: None, range(workers)))  # threads started before the clock
             t = clock()
-            items1 = list(pool.map(self._load, threaded_batch))
-            threaded = (clock() - t) / len(threaded_batch)
+            items += list(pool.map(self._load, pooled))
+            threaded = (clock() - t) / len(pooled)
         mode = "threads" if serial >= self.THREADS_WIN * threaded else "serial"
         self.loading = {"mode": mode, "serial_ms_per_item": round(1e3 * serial, 4),
-                        "threads_ms_per_item": round(1e3 * threaded, 4), "threads": workers}
+                        "threads_ms_per_item": round(1e3 * threaded, 4), "threads": workers,
+                        "probe_items": len(refs)}
         log.info("reading %s: %.3f ms/item serially, %.3f ms/item with %d threads", "in threads"
                  if mode == "threads" else "serially", 1e3 * serial, 1e3 * threaded, workers)
-        return [(serial_batch, items0), (threaded_batch, items1)]
+        return items
 
     # -------------------------------------------------------------- steps
     def run_steps(self, items: list[Item], only: set[str] | None = None

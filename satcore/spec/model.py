@@ -88,7 +88,7 @@ class ExecutionSpec(_Strict):
     batch_size: int = Field(32, ge=1, description="Items per batch.")
     device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...")
     loader_workers: int = Field(2, ge=0, description="Threads reading items ahead of the model; the first "
-                                "batches are read both ways and the threads are kept only if they read "
+                                "items are read both ways and the threads are kept only if they read "
                                 "faster (small chips read faster serially; see manifest.json `loading`). "
                                 "0: always serial.")
     threads: int | None = Field(None, ge=1, description="CPU threads a model step computes with (torch "

@@ -30,7 +30,7 @@ def _run(tmp_path, h, pm, monkeypatch, cost, name, workers=2):
 
 
 def test_reading_that_releases_the_gil_goes_to_threads(tmp_path, h, pm, monkeypatch):
-    h.make_pairs(tmp_path / "d", 24, size=8)
+    h.make_pairs(tmp_path / "d", 40, size=8)
     res = _run(tmp_path, h, pm, monkeypatch, time.sleep, "sleep")  # like GDAL decoding: GIL released
     lo = res.manifest["loading"]
     assert lo["mode"] == "threads", lo
@@ -38,7 +38,7 @@ def test_reading_that_releases_the_gil_goes_to_threads(tmp_path, h, pm, monkeypa
 
 
 def test_reading_that_holds_the_gil_stays_serial_with_the_same_results(tmp_path, h, pm, monkeypatch):
-    h.make_pairs(tmp_path / "d", 24, size=8)
+    h.make_pairs(tmp_path / "d", 40, size=8)
     res = _run(tmp_path, h, pm, monkeypatch, _busy, "busy")
     lo = res.manifest["loading"]
     assert lo["mode"] == "serial", lo
@@ -47,11 +47,11 @@ def test_reading_that_holds_the_gil_stays_serial_with_the_same_results(tmp_path,
     ref = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "plain", workers=0)
     assert ref.manifest["loading"] == {"mode": "serial"}
     pd.testing.assert_frame_equal(res.results(), ref.results())
-    assert res.items_ok == 24
+    assert res.items_ok == 40
 
 
-def test_too_few_batches_are_not_probed(tmp_path, h, pm, monkeypatch):
+def test_too_few_items_are_not_probed(tmp_path, h, pm, monkeypatch):
     h.make_pairs(tmp_path / "d", 10, size=8)
-    res = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "few")  # 2 batches of 6 and 4
+    res = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "few")  # 10 items: fewer than the probe needs
     assert res.manifest["loading"] == {"mode": "threads", "reason": "too few items to compare"}
     assert res.items_ok == 10
