@@ -148,8 +148,10 @@ def _clean(x: Any) -> Any:
 class Engine:
     """Runs one validated pipeline in this process (the local executor)."""
 
-    #: threads are used for reading when they read at least this many times faster than one thread
-    THREADS_WIN = 1.15
+    #: threads are kept for reading unless one thread reads faster than this fraction of their rate: the
+    #: probe times reading alone, and threads also overlap reading with the model's compute (256×256 PNGs
+    #: probed at 1.15-1.5×, 8×8 to 128×128 at 0.5-0.9×, where two threads fight over the GIL)
+    THREADS_WIN = 0.85
     #: items read serially (and at least as many by the pool) when probing how to read
     PROBE_ITEMS = 12
 
