@@ -216,38 +216,37 @@ class Engine:
         """
         workers = self.spec.execution.loader_workers
         batches = list(batches)
-        head: list[tuple[list[ItemRef], list[Any]]] = []
-        if workers > 0 and self.loading is None:
-            n_serial, n_threads = self.PROBE_ITEMS, max(self.PROBE_ITEMS, 4 * workers)
-            need = 1 + n_serial + n_threads
-            if sum(len(b) for b in batches) >= need:
-                m = count = 0
-                while count < need:  # the first batches, enough to hold the probe's items
-                    count += len(batches[m])
-                    m += 1
-                refs = [r for b in batches[:m] for r in b]
-                loaded = self._probe_loading(refs[:need], n_serial, workers)
-                rest = refs[need:]
-                if rest and self.loading is not None and self.loading["mode"] == "threads":
-                    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
-                                            initializer=_enter_thread_gdal_env) as pool:
-                        loaded += list(pool.map(self._load, rest))
-                else:
-                    loaded += [self._load(r) for r in rest]
-                k = 0
-                for b in batches[:m]:
-                    head.append((b, loaded[k:k + len(b)]))
-                    k += len(b)
-                batches = batches[m:]
-            else:
-                self.loading = {"mode": "threads", "reason": "too few items to compare"}
-        yield from head
-        if workers <= 0 or (self.loading or {}).get("mode") == "serial":
+        if workers <= 0:
             for b in batches:
                 yield b, [self._load(r) for r in b]
             return
+        # one pool for the probe and the run (threads and their GDAL environments started once)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
                                 initializer=_enter_thread_gdal_env) as pool:
+            if self.loading is None:
+                n_serial, n_threads = self.PROBE_ITEMS, max(self.PROBE_ITEMS, 4 * workers)
+                need = 1 + n_serial + n_threads
+                if sum(len(b) for b in batches) >= need:
+                    m = count = 0
+                    while count < need:  # the first batches, enough to hold the probe's items
+                        count += len(batches[m])
+                        m += 1
+                    refs = [r for b in batches[:m] for r in b]
+                    loaded = self._probe_loading(refs[:need], n_serial, pool, workers)
+                    rest = refs[need:]
+                    threaded = self.loading is not None and self.loading["mode"] == "threads"
+                    loaded += list(pool.map(self._load, rest)) if threaded else [self._load(r) for r in rest]
+                    k = 0
+                    for b in batches[:m]:
+                        yield b, loaded[k:k + len(b)]
+                        k += len(b)
+                    batches = batches[m:]
+                else:
+                    self.loading = {"mode": "threads", "reason": "too few items to compare"}
+            if self.loading is not None and self.loading["mode"] == "serial":
+                for b in batches:
+                    yield b, [self._load(r) for r in b]
+                return
             pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
             for b in batches:
                 pending.append((b, [pool.submit(self._load, r) for r in b]))
@@ -257,7 +256,8 @@ class Engine:
             for refs_b, futs in pending:
                 yield refs_b, [f.result() for f in futs]
 
-    def _probe_loading(self, refs: list[ItemRef], n_serial: int, workers: int) -> list[Any]:
+    def _probe_loading(self, refs: list[ItemRef], n_serial: int, pool: ThreadPoolExecutor,
+                       workers: int) -> list[Any]:
         """Read ``refs``: one untimed (warm-up), ``n_serial`` serially, the rest by the pool; sets loading."""
         clock = time.perf_counter
         items = [self._load(refs[0])]  # not timed: the first read warms caches and GDAL
@@ -265,12 +265,10 @@ class Engine:
         items += [self._load(r) for r in refs[1:1 + n_serial]]
         serial = (clock() - t) / n_serial
         pooled = refs[1 + n_serial:]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
-                                initializer=_enter_thread_gdal_env) as pool:
-            list(pool.map(lambda _: None, range(workers)))  # threads started before the clock
-            t = clock()
-            items += list(pool.map(self._load, pooled))
-            threaded = (clock() - t) / len(pooled)
+        list(pool.map(lambda _: None, range(workers)))  # threads started before the clock
+        t = clock()
+        items += list(pool.map(self._load, pooled))
+        threaded = (clock() - t) / len(pooled)
         mode = "threads" if serial >= self.THREADS_WIN * threaded else "serial"
         self.loading = {"mode": mode, "serial_ms_per_item": round(1e3 * serial, 4),
                         "threads_ms_per_item": round(1e3 * threaded, 4), "threads": workers,
