@@ -16,7 +16,10 @@ weights (random: throughput does not depend on the values), 32 class prompts:
    decoder (rasterio),
    preprocessed and encoded in batches, softmax, Δ. The overhead target is satcore ≤ 10 % slower than this.
 3. naive: one image at a time, re-tokenising and re-encoding the prompts on every call (the usual notebook
-   loop). The target is satcore ≥ 10× faster.
+   loop), after loading the model and tokenizer as the hand loop does. It is timed on ``--naive-pairs``
+   pairs; its rate for the whole job (``--pairs`` pairs, setup included, as satcore and the hand loop are
+   timed) is setup + pairs × the loop's time per pair. The target is satcore ≥ 10× faster; the loop-only
+   ratio (naive setup left out, the stricter reading) is printed beside it.
 
 GPU mode adds: the eager bf16 model-only bound (random tensors already on the GPU →
 images/s, pairs/s = ÷ 2), GPU
@@ -168,10 +171,22 @@ def hand_written(pairs, name, work, tok, pre, dtype, device, batch: int) -> tupl
     return time.perf_counter() - t, np.concatenate(deltas)
 
 
-def naive(pairs, model, tok, pre, dtype, device) -> tuple[float, np.ndarray]:
-    """One image at a time, prompts re-encoded on every call."""
+def naive(pairs, name, work, pre, dtype, device) -> tuple[float, float, np.ndarray]:
+    """One image at a time, prompts re-encoded on every call; the model loaded first, as a script would.
+
+    Returns (setup seconds, loop seconds, Δ): the setup (build, load, tokenizer) is timed like the hand loop's
+    and satcore's, so that a job of N pairs costs ``setup + N × loop/len(pairs)`` for all three.
+    """
+    import open_clip
     import torch
     from satcore_clip.preprocess import preprocess_batch
+
+    t0 = time.perf_counter()
+    model = load_fresh(name, work, device, dtype)
+    tok = open_clip.get_tokenizer(name)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    setup = time.perf_counter() - t0
 
     def probs(img):
         text = torch.nn.functional.normalize(
@@ -188,7 +203,7 @@ def naive(pairs, model, tok, pre, dtype, device) -> tuple[float, np.ndarray]:
     with torch.inference_mode():
         for a, b in pairs:
             out.append(float((probs(read_rgb(b)) - probs(read_rgb(a))).abs().sum()))
-    return time.perf_counter() - t, np.asarray(out)
+    return setup, time.perf_counter() - t, np.asarray(out)
 
 
 def run_satcore(
@@ -319,7 +334,7 @@ def main() -> None:
     ap.add_argument(
         "--arch", default="tiny", help="tiny (offline test model) or an open_clip name, e.g. ViT-B-32"
     )
-    ap.add_argument("--pairs", type=int, default=96)
+    ap.add_argument("--pairs", type=int, default=512)
     ap.add_argument(
         "--naive-pairs", type=int, default=32, help="the naive loop is slow: time it on fewer pairs"
     )
@@ -381,9 +396,11 @@ def main() -> None:
             )
             keep("satcore_report", t)
             ref = (d_hand, d_sat)
-        naive(pairs[:2], model, tok, pre, dtype, a.device)  # warm-up
-        t, d_naive = naive(pairs[: a.naive_pairs], model, tok, pre, dtype, a.device)
-        naive_pps = a.naive_pairs / t
+        naive(pairs[:2], name, work, pre, dtype, a.device)  # warm-up
+        naive_setup, t, d_naive = naive(pairs[: a.naive_pairs], name, work, pre, dtype, a.device)
+        naive_loop_pps = a.naive_pairs / t
+        # the same job as the others (a.pairs pairs, setup included), from the loop's measured rate
+        naive_pps = a.pairs / (naive_setup + a.pairs / naive_loop_pps)
         d_hand, d_sat = ref  # type: ignore[misc]
         agree = float(np.max(np.abs(d_hand - d_sat)))
         agree_naive = float(np.max(np.abs(d_naive - d_hand[: a.naive_pairs])))
@@ -405,10 +422,13 @@ def main() -> None:
             "satcore_report_pairs_per_s": n / best["satcore_report"],
             "satcore_serial_pairs_per_s": n / best["satcore_serial"],
             "naive_pairs_per_s": naive_pps,
+            "naive_setup_s": naive_setup,
+            "naive_loop_pairs_per_s": naive_loop_pps,
             "satcore_overhead_pct": 100 * (best["satcore"] / best["hand"] - 1),
             "satcore_report_overhead_pct": 100 * (best["satcore_report"] / best["hand"] - 1),
             "satcore_serial_overhead_pct": 100 * (best["satcore_serial"] / best["hand"] - 1),
             "speedup_vs_naive": (n / best["satcore"]) / naive_pps,
+            "speedup_vs_naive_loop_only": (n / best["satcore"]) / naive_loop_pps,
             "max_abs_delta_diff_satcore_vs_hand": agree,
             "max_abs_delta_diff_naive_vs_hand": agree_naive,
         }

@@ -37,6 +37,48 @@ def models_dir() -> Path:
     return Path(os.environ.get("SATCORE_MODELS") or Path.home() / ".cache" / "satcore" / "models")
 
 
+def cache_dir() -> Path:
+    """``$SATCORE_CACHE`` or ``~/.cache/satcore`` (embedding caches, the checkpoint hash memo)."""
+    return Path(os.environ.get("SATCORE_CACHE") or Path.home() / ".cache" / "satcore")
+
+
+def sha256_file(path: Path, memo_dir: Path | None = None) -> str:
+    """SHA-256 of a file, remembered in ``memo_dir/sha256.json`` per (path, size, mtime).
+
+    A ViT-L-14 checkpoint (1.7 GB) takes seconds to hash; with the memo each file is hashed once, and a
+    changed file (other size or mtime) is hashed again. A memo that cannot be read or written only costs
+    the time.
+    """
+    import json
+
+    st = path.stat()
+    memo_key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    memo = memo_dir / "sha256.json" if memo_dir else None
+    known: dict[str, str] = {}
+    if memo is not None and memo.exists():
+        try:
+            known = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if memo_key in known:
+            return known[memo_key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    if memo is not None:
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            known[memo_key] = digest
+            tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known))
+            os.replace(tmp, memo)
+        except OSError:
+            pass
+    return digest
+
+
 def hf_cache_dir() -> Path:
     """The Hugging Face hub cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``)."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -63,14 +105,10 @@ class ResolvedModel:
     searched: list[str] = field(default_factory=list)
 
     def sha256(self) -> str | None:
-        """Hash of the weight file (``None`` for folders), computed on demand."""
+        """Hash of the weight file (``None`` for folders), memoised under :func:`cache_dir`."""
         if self.path is None or not self.path.is_file():
             return None
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(self.path, cache_dir())
 
     def manifest(self) -> dict[str, Any]:
         """The record kept in ``manifest.json``."""

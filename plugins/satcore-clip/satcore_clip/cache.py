@@ -2,7 +2,8 @@
 
 Location: ``$SATCORE_CACHE/embeddings`` (default ``~/.cache/satcore/embeddings``), one folder per model key (a
 hash of the weight file's sha256, architecture, preprocessing and dtype), files named by the sha256 of the RGB
-uint8 pixels (shape included). Writes are atomic; a corrupt entry is treated as a miss.
+uint8 pixels (shape included); the class embeddings of a prompt list in ``text/``. Writes are atomic; a
+corrupt entry is treated as a miss.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import numpy as np
 
 
 def cache_root() -> Path:
-    """``$SATCORE_CACHE`` or ``~/.cache/satcore``."""
-    return Path(os.environ.get("SATCORE_CACHE") or Path.home() / ".cache" / "satcore")
+    """``$SATCORE_CACHE`` or ``~/.cache/satcore`` (:func:`satcore.registry.cache_dir`)."""
+    from satcore.registry import cache_dir
+
+    return cache_dir()
 
 
 def model_key(**parts: Any) -> str:
@@ -55,9 +58,27 @@ class EmbeddingCache:
         self.hits += 1
         return v
 
+    def get_text(self, prompts: list[str]) -> np.ndarray | None:
+        """The stored class embeddings for exactly these prompts (in this order), or ``None``."""
+        try:
+            return np.load(self._text_path(prompts), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def put_text(self, prompts: list[str], feats: np.ndarray) -> None:
+        """Store class embeddings for these prompts (the tokenizer and text tower are skipped next time)."""
+        self._save(self._text_path(prompts), feats)
+
+    def _text_path(self, prompts: list[str]) -> Path:
+        h = hashlib.sha256(json.dumps(prompts).encode()).hexdigest()[:40]
+        return self.dir / "text" / f"{h}.npy"
+
     def put(self, h: str, emb: np.ndarray) -> None:
         """Store atomically (best effort: a read-only cache only costs speed)."""
-        p = self._path(h)
+        self._save(self._path(h), emb)
+
+    @staticmethod
+    def _save(p: Path, emb: np.ndarray) -> None:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp = p.with_name(f".{p.stem}.{os.getpid()}.tmp.npy")

@@ -132,6 +132,7 @@ class ClipZeroShotExtractor(Extractor):
         self._base_resolved: Any = None
         self._threads_before: int | None = None
         self._tuner: Any = None
+        self.text_cached = False
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -201,7 +202,6 @@ class ClipZeroShotExtractor(Extractor):
         self._encode_image = loaded.model.encode_image
         if p.compile:
             self._encode_image = torch.compile(loaded.model.encode_image)
-        self.text_features = self._text_features()
         self.cache_ = None
         if p.cache:
             base_sha = None
@@ -219,6 +219,7 @@ class ClipZeroShotExtractor(Extractor):
                 model_cfg=entry.get("model_cfg"),
             )
             self.cache_ = EmbeddingCache(key)
+        self.text_features = self._text_features()
         log.info(
             "clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates",
             self.step_id,
@@ -248,11 +249,21 @@ class ClipZeroShotExtractor(Extractor):
         return "fp32"
 
     def _text_features(self) -> np.ndarray:
-        """Normalised class embeddings ``(K, D)``, averaged over the templates (computed once per run)."""
+        """Normalised class embeddings ``(K, D)``, averaged over the templates (computed once per run).
+
+        With the embedding cache on, they are stored under the model's key and the exact prompt list, so a
+        later run with the same model and prompts builds no tokenizer and runs no text tower.
+        """
         import torch
 
-        m, tok = self._loaded.model, self._loaded.tokenizer
         prompts = [t.format(c) for c in self.classes for t in self.templates]
+        self.text_cached = False
+        if self.cache_ is not None:
+            hit = self.cache_.get_text(prompts)
+            if hit is not None and hit.shape[0] == len(self.classes):
+                self.text_cached = True
+                return hit
+        m, tok = self._loaded.model, self._loaded.tokenizer
         with torch.inference_mode():
             feats = []
             for i in range(0, len(prompts), 256):
@@ -260,7 +271,10 @@ class ClipZeroShotExtractor(Extractor):
                 feats.append(torch.nn.functional.normalize(f, dim=-1))
             f = torch.cat(feats).view(len(self.classes), len(self.templates), -1).mean(dim=1)
             f = torch.nn.functional.normalize(f, dim=-1)
-        return f.cpu().numpy().astype(np.float32)
+        out = f.cpu().numpy().astype(np.float32)
+        if self.cache_ is not None:
+            self.cache_.put_text(prompts, out)
+        return out
 
     def models_used(self) -> list[dict[str, Any]]:
         """Alias, source, sha256 and licence of the loaded weights, plus how they were loaded."""
@@ -296,6 +310,7 @@ class ClipZeroShotExtractor(Extractor):
                 "hits": self.cache_.hits,
                 "misses": self.cache_.misses,
                 "encoded": self.images_encoded,
+                "class_embeddings": "cached" if self.text_cached else "computed",
             }
         return [rec]
 

@@ -50,3 +50,39 @@ def test_cache_off_and_other_model_reencode(tiny_env, make_spec, tmp_path, monke
     satcore.run(make_spec(tmp_path, out="r3", model="tiny-b"), progress=False)  # other weights: other key
     assert calls["images"] == before + 22
     assert len(list((tiny_env["cache"] / "embeddings").iterdir())) == 2
+
+
+def test_class_embeddings_cached_by_model_and_prompts(tiny_env, make_spec, tmp_path, monkeypatch):
+    """A second run with the same model and prompts builds no tokenizer and runs no text tower."""
+    import numpy as np
+    import open_clip
+
+    built = []
+    orig = open_clip.get_tokenizer
+
+    def counting(*a, **k):
+        built.append(a)
+        return orig(*a, **k)
+
+    monkeypatch.setattr(open_clip, "get_tokenizer", counting)
+
+    def class_embeddings(run):
+        return run.manifest["models"][0]["embedding_cache"]["class_embeddings"]
+
+    r1 = satcore.run(make_spec(tmp_path, out="r1"), progress=False)
+    assert class_embeddings(r1) == "computed" and len(built) == 1
+    r2 = satcore.run(make_spec(tmp_path, out="r2"), progress=False)
+    assert class_embeddings(r2) == "cached" and len(built) == 1
+    pd.testing.assert_frame_equal(
+        r1.results().sort_values("item_id").reset_index(drop=True),
+        r2.results().sort_values("item_id").reset_index(drop=True),
+    )
+    # other prompts are other class embeddings
+    r3 = satcore.run(make_spec(tmp_path, out="r3", templates=["an aerial photo of {}."]), progress=False)
+    assert class_embeddings(r3) == "computed" and len(built) == 2
+    s1 = r1.results().sort_values("item_id")["change.score"].to_numpy()
+    s3 = r3.results().sort_values("item_id")["change.score"].to_numpy()
+    assert s1.shape == s3.shape == (12,) and not np.allclose(s1, s3, equal_nan=True)
+    # with the cache off they are computed every time
+    r4 = satcore.run(make_spec(tmp_path, out="r4", cache=False), progress=False)
+    assert "embedding_cache" not in r4.manifest["models"][0] and len(built) == 3

@@ -179,3 +179,52 @@ def test_extract_training_checkpoint_with_optimizer(tmp_path, make_entry, make_t
     sky = make_entry(load={"strict": True, "state_dict_key": "state_dict", "strip_prefix": "module."})
     m = load_clip("sky", sky, tmp_path / "sky.safetensors", log[0])  # the alias's load: still works
     assert all(torch.equal(m.model.state_dict()[k], v) for k, v in sd.items())
+
+
+def _count_inits(monkeypatch):
+    """Count calls of torch.nn.init.normal_ (open_clip draws most of its initial weights with it)."""
+    import torch.nn.init as init
+
+    calls = []
+    orig = init.normal_
+
+    def counted(tensor, *a, **k):
+        calls.append(tuple(tensor.shape))
+        return orig(tensor, *a, **k)
+
+    monkeypatch.setattr(init, "normal_", counted)
+    return calls, counted
+
+
+def test_strict_load_draws_no_random_weights_and_matches(tmp_path, make_entry, make_tiny, log, monkeypatch):
+    """A strict load skips the random initialisation it would overwrite; every tensor is the checkpoint's."""
+    import torch.nn.init as init
+
+    ref = make_tiny(7)
+    torch.save(ref.state_dict(), tmp_path / "plain.pt")
+    calls, counted = _count_inits(monkeypatch)
+    m = load_clip("plain", make_entry(), tmp_path / "plain.pt", log[0])
+    assert calls == []  # nothing drawn
+    assert init.normal_ is counted  # and the initialisers are given back
+    own, want = dict(m.model.named_buffers()), dict(ref.named_buffers())  # non-persistent ones too
+    assert own.keys() == want.keys() and all(torch.equal(own[k], want[k]) for k in want)
+    assert all(torch.equal(p, ref.state_dict()[k]) for k, p in m.model.state_dict().items())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(m.model.encode_image(x), ref.encode_image(x))
+        text = torch.randint(0, 49408, (3, 77))
+        assert torch.equal(m.model.encode_text(text), ref.encode_text(text))
+
+
+def test_non_strict_load_still_initialises(tmp_path, make_entry, make_tiny, log, monkeypatch):
+    """Keys a non-strict checkpoint lacks keep open_clip's own (seeded) initial values, not empty memory."""
+    sd = make_tiny(9).state_dict()
+    part = {k: v for k, v in sd.items() if not k.startswith("visual.transformer.resblocks.1.")}
+    torch.save(part, tmp_path / "part.pt")
+    calls, _ = _count_inits(monkeypatch)
+    torch.manual_seed(123)
+    m = load_clip("geo", make_entry(load={"strict": False}), tmp_path / "part.pt", log[0])
+    assert calls  # initialised as usual
+    ref = make_tiny(123)  # the same seed gives the same initial values
+    k = "visual.transformer.resblocks.1.attn.in_proj_weight"
+    assert torch.equal(m.model.state_dict()[k], ref.state_dict()[k])
