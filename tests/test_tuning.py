@@ -78,3 +78,35 @@ def test_single_candidate_and_short_runs():
     assert t.chosen is None and used == [2, 2, 1]  # undecided until the schedule is through
     with pytest.raises(ValueError):
         ThreadTuner([], lambda c: None)
+
+
+def _drive_side(costs: dict[int, float], side, n_batches: int = 8, n_items: int = 10):
+    clock = [0.0]
+    t = ThreadTuner([2, 1], lambda c: None, clock=lambda: clock[0], side_work=side)
+    used = []
+    for _ in range(n_batches):
+        c = t.tick(n_items)
+        used.append(c)
+        clock[0] += costs[c] * n_items
+    return t, used
+
+
+def test_small_work_beside_the_step_keeps_the_first_count_untried():
+    """Reading at 2 ms/item beside a 66 ms/item model: one thread fewer cannot win 15 %; it is not tried."""
+    t, used = _drive_side({2: 0.066, 1: 0.13}, lambda: 0.002)
+    assert used == [2] * 8 and t.chosen == 2
+    s = t.summary()
+    assert s["seconds_per_item"] == {"2": pytest.approx(0.066), "1": None}
+    assert "fewer threads cannot win" in s["reason"]
+
+
+@pytest.mark.parametrize("side", [lambda: 0.0018, lambda: None, None])
+def test_side_work_that_matters_or_is_unknown_still_tries(side):
+    """Reading at 1.8 ms/item beside a 3.3 ms/item step (or unknown reading): both counts are measured."""
+    t, used = _drive_side({2: 3.3e-3, 1: 2e-3}, side)
+    assert used[:3] == [2, 2, 1] and t.chosen == 1 and "reason" not in t.summary()
+
+
+def test_serial_reading_means_nothing_beside_the_step():
+    t, used = _drive_side({2: 1e-3, 1: 0.5e-3}, lambda: 0.0)
+    assert used == [2] * 8 and t.chosen == 2  # nothing to leave cores to

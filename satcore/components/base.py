@@ -54,6 +54,10 @@ class RunContext:
     spec_dir: Path | None = None
     registry: Registry | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("satcore"))
+    #: CPU seconds the loader threads spend reading one item while the model steps compute, measured by the
+    #: engine's loading probe before the first batch: 0.0 when items are read serially (nothing runs beside
+    #: the model), ``None`` when not measured (short runs, no loader threads).
+    reading_s_per_item: float | None = None
 
     def resolve_model(self, alias: str, path: str | None = None) -> ResolvedModel:
         """Find the weights of a model alias (or an explicit checkpoint path) by the one search order."""

@@ -7,6 +7,12 @@ data: a cheap model whose time goes to decoding images does best when it leaves 
 :class:`ThreadTuner` measures: it tries each candidate on a few batches of the real run and keeps the one with
 the shortest wall time per item, counted start to start between batches so that reading, waiting and
 computing are all in it.
+
+Trying a candidate costs a batch at a slower count, which is a lot for a large model (ViT-B-32 on 2 cores: a
+batch at one thread takes twice as long). Fewer threads can only win by leaving cores to the work that runs
+beside the model, so when that work is known (the engine's loading probe measures the reading per item) and is
+too small for any candidate to win by the decisive margin, the first candidate is kept without trying the
+others.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ class ThreadTuner:
     count, not ``rounds``. A larger gap is more likely a batch that also paid for something else (the end of a
     fit pass, a slow disk) than the thread count, so it waits for the next round. With one candidate nothing
     is tried.
+
+    ``side_work`` (optional) returns the CPU seconds per item of other work running beside the step (the
+    loader threads' reading; ``None`` while unknown). Giving cores to that work saves at most that much per
+    item, so once the first candidate has one measured batch, if the side work is below ``decisive[0] - 1``
+    of its time per item (15 % by default: no other candidate could beat it decisively), it is kept at once.
     """
 
     def __init__(
@@ -39,6 +50,7 @@ class ThreadTuner:
         warmup: int = 1,
         decisive: tuple[float, float] = (1.15, 3.0),
         clock: Callable[[], float] = time.perf_counter,
+        side_work: Callable[[], float | None] | None = None,
     ) -> None:
         self.candidates = list(dict.fromkeys(int(c) for c in candidates))
         if not self.candidates:
@@ -47,6 +59,8 @@ class ThreadTuner:
         self.clock = clock
         self.warmup = warmup
         self.decisive = decisive
+        self.side_work = side_work
+        self.reason: str | None = None
         self.schedule = [self.candidates[0]] * warmup + [c for _ in range(rounds) for c in self.candidates]
         self.samples: dict[int, list[float]] = {c: [] for c in self.candidates}
         self.chosen: int | None = self.candidates[0] if len(self.candidates) == 1 else None
@@ -79,7 +93,20 @@ class ThreadTuner:
         return min(self.samples[c], default=float("inf"))
 
     def _maybe_decide(self) -> None:
-        if self.chosen is not None or not all(self.samples[c] for c in self.candidates):
+        if self.chosen is not None:
+            return
+        first, others = self.candidates[0], self.candidates[1:]
+        if self.side_work is not None and self.samples[first] and not any(self.samples[c] for c in others):
+            side = self.side_work()
+            if side is not None and side < (self.decisive[0] - 1) * self._best(first):
+                self.chosen = first
+                self.reason = (
+                    f"work beside the step ({side * 1e3:.3g} ms/item) is under "
+                    f"{self.decisive[0] - 1:.0%} of an item's time ({self._best(first) * 1e3:.3g} ms): "
+                    "fewer threads cannot win"
+                )
+                return
+        if not all(self.samples[c] for c in self.candidates):
             return
         ranked = sorted(self.candidates, key=self._best)
         lo, hi = self.decisive
@@ -88,7 +115,10 @@ class ThreadTuner:
 
     def summary(self) -> dict[str, Any]:
         """For the manifest: each candidate's best seconds per item, the count kept (``None``: undecided)."""
-        return {
+        out: dict[str, Any] = {
             "chosen": self.chosen,
             "seconds_per_item": {str(c): (min(v) if v else None) for c, v in self.samples.items()},
         }
+        if self.reason:
+            out["reason"] = self.reason
+        return out

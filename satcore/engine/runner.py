@@ -270,6 +270,7 @@ class Engine:
         items += list(pool.map(self._load, pooled))
         threaded = (clock() - t) / len(pooled)
         mode = "threads" if serial >= self.THREADS_WIN * threaded else "serial"
+        self.context.reading_s_per_item = serial if mode == "threads" else 0.0
         self.loading = {"mode": mode, "serial_ms_per_item": round(1e3 * serial, 4),
                         "threads_ms_per_item": round(1e3 * threaded, 4), "threads": workers,
                         "probe_items": len(refs)}

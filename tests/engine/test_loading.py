@@ -6,6 +6,7 @@ import threading
 import time
 
 import pandas as pd
+import pytest
 
 import satcore
 from satcore.engine.runner import Engine
@@ -34,19 +35,40 @@ def _run(tmp_path, h, pm, monkeypatch, cost, name, workers=2):
     return satcore.run(spec, progress=False, pm=pm)
 
 
+def _seen_by_components(monkeypatch) -> dict:
+    """What the components' RunContext says about reading once the probe has run."""
+    seen: dict = {}
+    orig = Engine._probe_loading
+
+    def probe(self, *a, **k):
+        out = orig(self, *a, **k)
+        assert all(c.context is self.context for _, c in self.steps)
+        seen["reading_s_per_item"] = self.context.reading_s_per_item
+        return out
+
+    monkeypatch.setattr(Engine, "_probe_loading", probe)
+    return seen
+
+
 def test_reading_that_releases_the_gil_goes_to_threads(tmp_path, h, pm, monkeypatch):
     h.make_pairs(tmp_path / "d", 40, size=8)
+    seen = _seen_by_components(monkeypatch)
     res = _run(tmp_path, h, pm, monkeypatch, time.sleep, "sleep")  # like GDAL decoding: GIL released
     lo = res.manifest["loading"]
     assert lo["mode"] == "threads", lo
     assert lo["serial_ms_per_item"] > 1.5 * lo["threads_ms_per_item"]
+    # model steps learn how much reading runs beside them (ThreadTuner's side work)
+    assert seen["reading_s_per_item"] * 1e3 == pytest.approx(lo["serial_ms_per_item"], abs=1e-4)
+    assert seen["reading_s_per_item"] >= 0.004
 
 
 def test_reading_that_holds_the_gil_stays_serial_with_the_same_results(tmp_path, h, pm, monkeypatch):
     h.make_pairs(tmp_path / "d", 40, size=8)
+    seen = _seen_by_components(monkeypatch)
     res = _run(tmp_path, h, pm, monkeypatch, _busy, "busy")
     lo = res.manifest["loading"]
     assert lo["mode"] == "serial", lo
+    assert seen["reading_s_per_item"] == 0.0  # read on the model's thread: nothing runs beside it
     assert lo["serial_ms_per_item"] < Engine.THREADS_WIN * lo["threads_ms_per_item"]
     monkeypatch.undo()
     ref = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "plain", workers=0)

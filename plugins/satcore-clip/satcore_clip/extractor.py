@@ -190,8 +190,11 @@ class ClipZeroShotExtractor(Extractor):
             else:
                 from satcore.components.tuning import ThreadTuner
 
+                ctx = self.context
                 self._tuner = ThreadTuner(
-                    [self._threads_before, self.context.cpu_threads()], torch.set_num_threads
+                    [self._threads_before, ctx.cpu_threads()],
+                    torch.set_num_threads,
+                    side_work=lambda: ctx.reading_s_per_item,
                 )
         self.dtype_name = self._pick_dtype(self.device)
         self.torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
@@ -376,10 +379,11 @@ class ClipZeroShotExtractor(Extractor):
                     for c, v in self._tuner.summary()["seconds_per_item"].items()
                 )
                 self.context.logger.info(
-                    "clip-zeroshot %s: computing with %d CPU threads (tried %s)",
+                    "clip-zeroshot %s: computing with %d CPU threads (tried %s)%s",
                     self.step_id,
                     self._tuner.chosen,
                     tried,
+                    f"; {self._tuner.reason}" if self._tuner.reason else "",
                 )
         t0 = time.perf_counter()
         rgbs: list[np.ndarray] = []
