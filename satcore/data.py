@@ -6,6 +6,7 @@ rasterio is imported lazily so that ``import satcore`` stays cheap.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -194,6 +195,28 @@ def gdal_env() -> Any:
     return rasterio.env.Env(**{k: v for k, v in GDAL_OPTIONS.items() if k not in os.environ})
 
 
+_OPEN_LOCK = threading.Lock()
+
+
+def open_quietly(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
+    """``rasterio.open`` without its ``NotGeoreferencedWarning``, safe to call from many threads.
+
+    PNG and JPEG tiles have no georeference by design, and rasterio warns about that when it opens them
+    (only then). ``warnings.catch_warnings()`` swaps the process-wide filter list, so read-ahead threads each
+    using it restore each other's lists: the warning leaks at random and stray filters stay behind (seen with
+    two loader threads). The opens are therefore serialised under one lock (an open is ≈ 0.07 ms, most of it
+    holding the GIL anyway); reading and writing pixels are not.
+    """
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, mode, **kwargs)
+
+
 def read_raster(
     path: str | os.PathLike[str],
     bands: tuple[str, ...] | None = None,
@@ -205,25 +228,19 @@ def read_raster(
     An alpha band is dropped. Files without a georeference get ``crs=None``. Problems raise
     :class:`~satcore.errors.ComponentError` naming the file.
     """
-    import warnings
-
-    import rasterio
     from rasterio.enums import ColorInterp
-    from rasterio.errors import NotGeoreferencedWarning
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ComponentError(f"{path}: file does not exist")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with gdal_env(), rasterio.open(path) as ds:
-                keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
-                arr = ds.read(keep, window=window)
-                descr = [ds.descriptions[i - 1] for i in keep]
-                crs = ds.crs
-                transform = ds.window_transform(window) if window is not None else ds.transform
-                nodata = ds.nodata
+        with gdal_env(), open_quietly(path) as ds:
+            keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
+            arr = ds.read(keep, window=window)
+            descr = [ds.descriptions[i - 1] for i in keep]
+            crs = ds.crs
+            transform = ds.window_transform(window) if window is not None else ds.transform
+            nodata = ds.nodata
     except ComponentError:
         raise
     except Exception as exc:  # rasterio raises several types for corrupt/truncated data
@@ -261,11 +278,6 @@ def write_geotiff(
 
     The CRS and transform come from ``like``; an ungeoreferenced ``like`` writes no CRS.
     """
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
     if array.ndim == 2:
         array = array[None]
     path = Path(path)
@@ -285,10 +297,8 @@ def write_geotiff(
         prof.update(crs=like.crs, transform=like.transform)
     prof.update(profile)
     tmp = path.with_name(f".{path.name}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with gdal_env(), rasterio.open(tmp, "w", **prof) as dst:
-            dst.write(array)
-            for i, d in enumerate(band_descriptions or [], 1):
-                dst.set_band_description(i, d)
+    with gdal_env(), open_quietly(tmp, "w", **prof) as dst:
+        dst.write(array)
+        for i, d in enumerate(band_descriptions or [], 1):
+            dst.set_band_description(i, d)
     os.replace(tmp, path)

@@ -406,3 +406,32 @@ def test_gdal_env_sets_the_option_and_leaves_a_callers_env_alone(monkeypatch):
     monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "FALSE")  # the user's environment variable wins
     with gdal_env():
         assert "GDAL_DISABLE_READDIR_ON_OPEN" not in getenv()
+
+
+def test_reading_pngs_from_threads_leaks_no_warning_and_no_filter(tmp_path):
+    """read_raster from several threads: no NotGeoreferencedWarning escapes and the filter list is unchanged.
+
+    (warnings.catch_warnings() per read in each thread let the warning through and left stray filters behind.)
+    """
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from satcore.data import read_raster
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(60):
+        p = tmp_path / f"t{i}.png"
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    for _ in range(5):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            before = list(warnings.filters)
+            with ThreadPoolExecutor(4) as ex:
+                arrays = list(ex.map(lambda p: read_raster(p).array, paths * 10))
+            after = list(warnings.filters)
+        assert [str(w.message) for w in caught] == [] and after == before
+    assert len(arrays) == 600 and all(a.shape == (3, 16, 16) for a in arrays)

@@ -162,11 +162,10 @@ def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
 
 
 def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
-    import warnings
 
     import matplotlib.pyplot as plt
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
+
+    from satcore.data import open_quietly
 
     maps = run_dir / "maps"
     if not maps.is_dir():
@@ -186,11 +185,9 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
         source, refs = None, {}
     out = []
     for iid in ids:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # maps of PNG pairs carry no CRS
-            with rasterio.open(maps / f"{iid}.tif") as ds:
-                arr = ds.read()
-                names = list(ds.descriptions)
+        with open_quietly(maps / f"{iid}.tif") as ds:  # maps of PNG pairs carry no CRS
+            arr = ds.read()
+            names = list(ds.descriptions)
         item = None
         if source is not None and iid in refs:
             try:
