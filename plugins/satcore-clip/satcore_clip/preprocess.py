@@ -22,7 +22,9 @@ def to_rgb_uint8(
 
     RGB bands are picked by name (``red green blue`` or Sentinel-2 ``B04 B03 B02``), else the first three;
     one band is repeated. uint8 is kept as is; other dtypes are divided by ``value_max`` when given, else
-    stretched between the image's 2nd and 98th percentiles.
+    stretched between the image's 2nd and 98th percentiles. When the RGB bands are the first three planes of
+    a contiguous uint8 array the result is a view of it (the batch is copied once, when it is stacked); treat
+    it as read-only.
     """
     idx: list[int] | None = None
     for names in RGB_NAMES:
@@ -31,7 +33,7 @@ def to_rgb_uint8(
             break
     if idx is None:
         idx = [0, 0, 0] if array.shape[0] < 3 else [0, 1, 2]
-    rgb = array[idx]
+    rgb = array[:3] if idx == [0, 1, 2] else array[idx]
     if rgb.dtype == np.uint8:
         return np.ascontiguousarray(rgb)
     x = rgb.astype(np.float32)
