@@ -176,17 +176,29 @@ class Engine:
 
     # -------------------------------------------------------------- setup
     def setup(self) -> None:
-        """Set up every component before any item streams; failures stop the run (exit 1)."""
-        for sid, comp in [("source", self.source), *[(s.id, c) for s, c in self.steps]]:
-            t = time.perf_counter()
-            try:
-                comp.setup()
-            except SatcoreError as exc:
-                raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {exc}") from exc
-            except Exception as exc:
-                raise RunStopped(
-                    f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
-            self.timings[f"setup:{sid}"] += time.perf_counter() - t
+        """Set up every component before any item streams; failures stop the run (exit 1).
+
+        With progress on, a status line names the step being set up: loading a model (importing torch,
+        reading a checkpoint) takes seconds before the first item, and the terminal should not look stuck.
+        """
+        comps = [("source", self.source), *[(s.id, c) for s, c in self.steps]]
+        bar = self._bar(len(comps), "setting up", unit="step")
+        try:
+            for sid, comp in comps:
+                bar.set_postfix_str(f"{sid} ({comp.name})", refresh=True)
+                log.info("setting up %s (%s)", sid, comp.name)
+                t = time.perf_counter()
+                try:
+                    comp.setup()
+                except SatcoreError as exc:
+                    raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {exc}") from exc
+                except Exception as exc:
+                    raise RunStopped(
+                        f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
+                self.timings[f"setup:{sid}"] += time.perf_counter() - t
+                bar.update(1)
+        finally:
+            bar.close()
 
     def teardown(self) -> None:
         """Tear every component down (after the run, failed or not); a failing teardown is only logged."""
@@ -439,10 +451,10 @@ class Engine:
         bar.close()
         return collected
 
-    def _bar(self, total: int, desc: str) -> Any:
+    def _bar(self, total: int, desc: str, unit: str = "item") -> Any:
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, unit="item", disable=not self.progress or None, file=sys.stderr,
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress or None, file=sys.stderr,
                     dynamic_ncols=True, leave=False)
 
     # -------------------------------------------------------------- rows
