@@ -212,6 +212,62 @@ def report(run_dir: str) -> None:
     click.echo(str(build_report(run_dir)))
 
 
+@cli.command()
+@click.option("--clear", is_flag=True, help="Delete everything listed (embeddings, hash memo); nothing else.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cache(clear: bool, as_json: bool) -> None:
+    """Show (or --clear) satcore's cache: embedding caches per model and the checkpoint-hash memo.
+
+    The cache is $SATCORE_CACHE (default ~/.cache/satcore); weights in $SATCORE_MODELS are not touched.
+    """
+    import shutil
+
+    from satcore.registry import cache_dir
+
+    root = cache_dir()
+    rows: list[dict[str, Any]] = []
+    if root.is_dir():
+        for top in sorted(root.iterdir()):
+            parts = sorted(p for p in top.iterdir() if p.is_dir()) if top.is_dir() else []
+            for part in parts or [top]:
+                files = [f for f in part.rglob("*") if f.is_file()] if part.is_dir() else [part]
+                what = part.relative_to(root).as_posix()
+                try:
+                    if (part / "about.json").is_file():  # written by the component that fills the folder
+                        what = json.loads((part / "about.json").read_text())["what"]
+                    elif part.name == "sha256.json":
+                        what = f"checkpoint sha256 memo ({len(json.loads(part.read_text()))} files)"
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
+                rows.append({"path": str(part), "what": what, "files": len(files),
+                             "bytes": sum(f.stat().st_size for f in files)})
+    total = sum(r["bytes"] for r in rows)
+    if clear:
+        for r in rows:
+            path = Path(r["path"])
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if as_json:
+        click.echo(json.dumps({"dir": str(root), "entries": rows, "bytes": total, "cleared": clear},
+                              indent=2))
+        return
+    if not rows:
+        click.echo(f"{root}: empty")
+        return
+    for r in rows:
+        click.echo(f"{_size(r['bytes']):>10} {r['files']:7d} files  {r['what']}")
+    verb = "cleared" if clear else "in"
+    click.echo(f"{_size(total):>10} {verb} {root}" + ("" if clear else "  (satcore cache --clear)"))
+
+
+def _size(n: float) -> str:
+    """Bytes as B, KiB, MiB or GiB."""
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["detector", "extractor", "source", "captioner", "recognizer",

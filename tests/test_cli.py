@@ -201,3 +201,36 @@ def test_schema_of_installed_plugins():
         v for v in schema["$defs"].values() if v.get("properties", {}).get("type", {}).get("const") == "cva"
     )
     assert "threshold" in cva["properties"] and cva["properties"]["threshold"]["description"]
+
+
+def test_cache_lists_and_clears_only_the_cache(tmp_path, monkeypatch, capsys):
+    cache, models = tmp_path / "cache", tmp_path / "models"
+    monkeypatch.setenv("SATCORE_CACHE", str(cache))
+    monkeypatch.setenv("SATCORE_MODELS", str(models))
+    (models / "m").mkdir(parents=True)
+    (models / "m" / "w.safetensors").write_bytes(b"w" * 10)
+    emb = cache / "embeddings" / "abc123"
+    (emb / "ab").mkdir(parents=True)
+    (emb / "ab" / "x.npy").write_bytes(b"0" * 2048)
+    (emb / "about.json").write_text(json.dumps({"what": "clip-zeroshot embeddings: tiny-a (tiny-clip)"}))
+    (cache / "embeddings" / "nodesc").mkdir()
+    (cache / "embeddings" / "nodesc" / "y.npy").write_bytes(b"1" * 100)
+    (cache / "sha256.json").write_text(json.dumps({"a|1|2": "f" * 64, "b|1|2": "e" * 64}))
+
+    code, out, _ = run_cli(["cache"], capsys)
+    assert code == 0
+    assert "clip-zeroshot embeddings: tiny-a (tiny-clip)" in out and "embeddings/nodesc" in out
+    assert "checkpoint sha256 memo (2 files)" in out and "--clear" in out
+    code, out, _ = run_cli(["cache", "--json"], capsys)
+    info = json.loads(out)
+    sizes = {e["what"]: (e["files"], e["bytes"]) for e in info["entries"]}
+    assert sizes["clip-zeroshot embeddings: tiny-a (tiny-clip)"][0] == 2  # the embedding and about.json
+    assert sizes["embeddings/nodesc"] == (1, 100)
+    assert info["bytes"] == sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+
+    code, out, _ = run_cli(["cache", "--clear"], capsys)
+    assert code == 0 and "cleared" in out
+    assert [f for f in cache.rglob("*") if f.is_file()] == []
+    assert (models / "m" / "w.safetensors").read_bytes() == b"w" * 10  # weights are not the cache
+    code, out, _ = run_cli(["cache", "--json"], capsys)
+    assert code == 0 and json.loads(out)["bytes"] == 0

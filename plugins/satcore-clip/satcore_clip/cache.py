@@ -58,6 +58,19 @@ class EmbeddingCache:
         self.hits += 1
         return v
 
+    def describe(self, what: str, **details: Any) -> None:
+        """Write ``about.json`` (once) so that ``satcore cache`` can say which model a folder belongs to."""
+        about = self.dir / "about.json"
+        if about.exists():
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = about.with_name(f".about.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"what": what, **details}, indent=2, default=str))
+            os.replace(tmp, about)
+        except OSError:
+            pass
+
     def get_text(self, prompts: list[str]) -> np.ndarray | None:
         """The stored class embeddings for exactly these prompts (in this order), or ``None``."""
         try:

@@ -222,6 +222,16 @@ class ClipZeroShotExtractor(Extractor):
                 model_cfg=entry.get("model_cfg"),
             )
             self.cache_ = EmbeddingCache(key)
+            self.cache_.describe(
+                f"clip-zeroshot embeddings: {self._resolved.alias} ({loaded.architecture}, "
+                f"{self.dtype_name}, {loaded.preprocess['size']} px, "
+                f"weights {str(loaded.weights_sha256)[:12]})",
+                alias=self._resolved.alias,
+                architecture=loaded.architecture,
+                weights_sha256=loaded.weights_sha256,
+                dtype=self.dtype_name,
+                preprocess=loaded.preprocess,
+            )
         self.text_features = self._text_features()
         log.info(
             "clip-zeroshot %s: %s (%s) on %s/%s, %d classes × %d templates",

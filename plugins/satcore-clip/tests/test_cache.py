@@ -86,3 +86,17 @@ def test_class_embeddings_cached_by_model_and_prompts(tiny_env, make_spec, tmp_p
     # with the cache off they are computed every time
     r4 = satcore.run(make_spec(tmp_path, out="r4", cache=False), progress=False)
     assert "embedding_cache" not in r4.manifest["models"][0] and len(built) == 3
+
+
+def test_cache_folder_says_which_model_it_holds(tiny_env, make_spec, tmp_path):
+    import json
+
+    r = satcore.run(make_spec(tmp_path, out="r1"), progress=False)
+    from pathlib import Path
+
+    folder = Path(r.manifest["models"][0]["embedding_cache"]["dir"])
+    assert folder.parent == tiny_env["cache"] / "embeddings"
+    about = json.loads((folder / "about.json").read_text())
+    assert about["alias"] == "tiny-a" and about["architecture"] == "tiny-clip"
+    assert about["weights_sha256"] == r.manifest["models"][0]["sha256"]
+    assert about["what"].startswith("clip-zeroshot embeddings: tiny-a (tiny-clip, fp32, 64 px, weights ")
