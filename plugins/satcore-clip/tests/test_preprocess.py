@@ -36,3 +36,41 @@ def test_other_dtypes_scaled_by_value_max_or_percentiles():
     got = to_rgb_uint8(x)
     assert np.abs(got.astype(int) - ref.astype(int)).max() <= 1  # float32 vs float64 rounding
     assert got.min() == 0 and got.max() == 255
+
+
+def _reference(x, cfg, float_resize):
+    """The textbook steps, one at a time: resize, crop, clamp, /255, -mean, /std."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    y = x.to(torch.float32) if float_resize else x
+    y = F.resize(y, [cfg["size"]], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    y = F.center_crop(y, [cfg["size"], cfg["size"]]).to(torch.float32).clamp(0, 255) / 255.0
+    m = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
+    s = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+    return (y - m) / s
+
+
+def test_fused_normalisation_equals_the_step_by_step_reference():
+    """Both resize paths (uint8 on the CPU, float32 as on a GPU) against the unfused formula."""
+    import torch
+    from satcore_clip.preprocess import preprocess_uint8
+
+    cfg = {
+        "size": 56,
+        "mean": [0.48145466, 0.4578275, 0.40821073],
+        "std": [0.26862954, 0.26130258, 0.27577711],
+    }
+    x = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (3, 3, 80, 72), dtype=np.uint8))
+    for float_resize in (False, True):
+        got = preprocess_uint8(x, cfg, float_resize=float_resize)
+        want = _reference(x, cfg, float_resize)
+        assert got.dtype == torch.float32 and got.shape == (3, 3, 56, 56)
+        assert torch.allclose(got, want, atol=2e-6, rtol=0), float((got - want).abs().max())
+    # the float resize overshoots [0, 255] on this noise, so the clamp is exercised by the comparison
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    raw = F.resize(x.to(torch.float32), [56], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    assert float(raw.max()) > 255 and float(raw.min()) < 0
