@@ -217,6 +217,7 @@ def run_satcore(
     report: bool,
     compile_: bool,
     loader_workers: int,
+    loader: str = "threads",
 ) -> tuple[float, np.ndarray]:
     import satcore
 
@@ -236,7 +237,12 @@ def run_satcore(
             {"id": "change", "type": "probability-delta", "threshold": 0.5},
         ],
         "output": {"dir": str(work / f"run-{tag}"), "maps": report, "report": report},
-        "execution": {"batch_size": batch // 2, "device": device, "loader_workers": loader_workers},
+        "execution": {
+            "batch_size": batch // 2,
+            "device": device,
+            "loader_workers": loader_workers,
+            "loader": loader,
+        },
     }
     t = time.perf_counter()
     res = satcore.run(spec, progress=False, overwrite=True)
@@ -343,6 +349,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32, help="images per forward pass (pairs per batch = ÷ 2)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--loader-workers", type=int, default=2)
+    ap.add_argument(
+        "--loader", default="threads", choices=["threads", "processes"], help="satcore's execution.loader"
+    )
     ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default fp32 on CPU, bf16 on CUDA)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--repeat", type=int, default=2)
@@ -387,13 +396,15 @@ def main() -> None:
             t, d_hand = hand_written(pairs, name, work, tok, pre, dtype, a.device, a.batch)
             keep("hand", t)
             t, d_sat = run_satcore(
-                data, work, "plain", a.batch, a.device, dtype_name, False, a.compile, a.loader_workers
+                data, work, "plain", a.batch, a.device, dtype_name, False, a.compile, a.loader_workers,
+                a.loader,
             )
             keep("satcore", t)
             t, _ = run_satcore(data, work, "serial", a.batch, a.device, dtype_name, False, a.compile, 0)
             keep("satcore_serial", t)
             t, _ = run_satcore(
-                data, work, "report", a.batch, a.device, dtype_name, True, a.compile, a.loader_workers
+                data, work, "report", a.batch, a.device, dtype_name, True, a.compile, a.loader_workers,
+                a.loader,
             )
             keep("satcore_report", t)
             ref = (d_hand, d_sat)
@@ -421,6 +432,7 @@ def main() -> None:
             "size": a.size,
             "batch_images": a.batch,
             "loader_workers": a.loader_workers,
+            "loader": a.loader,
             "hand_pairs_per_s": n / best["hand"],
             "satcore_pairs_per_s": n / best["satcore"],
             "satcore_report_pairs_per_s": n / best["satcore_report"],

@@ -6,7 +6,8 @@
 Each run is ``satcore.run`` of folder-pairs → one cheap detector (default ``image-diff``), no maps or report,
 timed end to end (listing, reading, the step, the journal, results, metrics, manifest). Variants:
 
-- ``serial`` / ``loaders 2``: ``execution.loader_workers`` 0 and 2;
+- ``serial`` / ``loaders 2``: ``execution.loader_workers`` 0 and 2 (threads, probed per run);
+- ``loaders 2, processes``: ``execution.loader: processes`` (two worker processes, started in the timing);
 - ``GDAL readdir on``: the same with ``GDAL_DISABLE_READDIR_ON_OPEN=FALSE`` in the environment (which
   satcore's own GDAL environment leaves alone), i.e. GDAL listing the folder of N files on every open as it
   does by default — the cost satcore.data.gdal_env() removes.
@@ -62,29 +63,31 @@ def main() -> None:
     try:
         make_pairs(work / "data", a.items, a.size)
 
-        def spec(loaders: int) -> dict:
+        def spec(loaders: int, loader: str = "threads") -> dict:
             return {
                 "version": 1,
                 "name": "engine",
                 "source": {"type": "folder-pairs", "root": str(work / "data")},
                 "steps": [{"id": "d", "type": a.step}],
                 "output": {"dir": str(work / "run"), "maps": False, "report": False},
-                "execution": {"batch_size": a.batch, "device": "cpu", "loader_workers": loaders},
+                "execution": {"batch_size": a.batch, "device": "cpu", "loader_workers": loaders,
+                              "loader": loader},
             }
 
         timed(spec(0), 1)  # warm-up: imports, page cache
         rows = []
-        for label, loaders, readdir in (
-            ("serial", 0, None),
-            ("loaders 2", 2, None),
-            ("serial, GDAL readdir on", 0, "FALSE"),
-            ("loaders 2, GDAL readdir on", 2, "FALSE"),
+        for label, loaders, readdir, loader in (
+            ("serial", 0, None, "threads"),
+            ("loaders 2", 2, None, "threads"),
+            ("loaders 2, processes", 2, None, "processes"),
+            ("serial, GDAL readdir on", 0, "FALSE", "threads"),
+            ("loaders 2, GDAL readdir on", 2, "FALSE", "threads"),
         ):
             if readdir is None:
                 os.environ.pop("GDAL_DISABLE_READDIR_ON_OPEN", None)
             else:
                 os.environ["GDAL_DISABLE_READDIR_ON_OPEN"] = readdir
-            rows.append((label, timed(spec(loaders), a.repeat)))
+            rows.append((label, timed(spec(loaders, loader), a.repeat)))
         os.environ.pop("GDAL_DISABLE_READDIR_ON_OPEN", None)
         print(f"{a.items} pairs of {a.size}×{a.size} PNGs in one folder, step {a.step}, batch {a.batch}, "
               f"best of {a.repeat}; load average {os.getloadavg()[0]:.2f}")

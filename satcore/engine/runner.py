@@ -171,6 +171,7 @@ class Engine:
         self.timings: dict[str, float] = defaultdict(float)
         #: how items are read (``iter_loaded``): set by the first pass, recorded in manifest.json
         self.loading: dict[str, Any] | None = None
+        self._process_pool: Any = None  # execution.loader: processes (started on first use)
         self.bins = self.spec.evaluate.bins
         self.fit_summaries: dict[str, Any] = {}
 
@@ -202,6 +203,9 @@ class Engine:
 
     def teardown(self) -> None:
         """Tear every component down (after the run, failed or not); a failing teardown is only logged."""
+        if self._process_pool is not None:
+            self._process_pool.shutdown(cancel_futures=True)
+            self._process_pool = None
         for sid, comp in [("source", self.source), *[(s.id, c) for s, c in self.steps]]:
             try:
                 comp.teardown()
@@ -231,6 +235,9 @@ class Engine:
         if workers <= 0:
             for b in batches:
                 yield b, [self._load(r) for r in b]
+            return
+        if self.spec.execution.loader == "processes":
+            yield from self._iter_processes(batches, workers)
             return
         # one pool for the probe and the run (threads and their GDAL environments started once)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="satcore-load",
@@ -267,6 +274,48 @@ class Engine:
                     yield refs_b, [f.result() for f in futs]
             for refs_b, futs in pending:
                 yield refs_b, [f.result() for f in futs]
+
+    def _iter_processes(self, batches: list[list[ItemRef]],
+                        workers: int) -> Iterator[tuple[list[ItemRef], list[Any]]]:
+        """``execution.loader: processes``: each batch split into one chunk per worker process, two in flight.
+
+        The pool is started once per run and gets the source pickled once; items come back pickled. It forks
+        where the platform can (Linux), as PyTorch's DataLoader workers do: a forkserver or spawned child
+        re-imports the user's ``__main__``, which runs an unguarded script (or notebook cell) again.
+        Elsewhere it spawns, and scripts need the ``if __name__ == "__main__":`` guard.
+        """
+        if self._process_pool is None:
+            import multiprocessing as mp
+            import pickle
+            from concurrent.futures import ProcessPoolExecutor
+
+            try:
+                blob = pickle.dumps(self.source)
+            except Exception as exc:
+                raise UsageError(
+                    f"execution.loader: processes needs a source that can be pickled into worker processes; "
+                    f"{self.source.name!r} cannot ({type(exc).__name__}: {exc}). Use `loader: threads`."
+                ) from exc
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self._process_pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=mp.get_context(method), initializer=_init_loader_process,
+                initargs=(blob,))
+            self.loading = {"mode": "processes", "workers": workers, "start_method": method}
+            log.info("reading in %d %s processes", workers, method)
+        pool = self._process_pool
+
+        def submit(b: list[ItemRef]) -> list[Future[Any]]:
+            size = max(1, -(-len(b) // workers))
+            return [pool.submit(_load_in_process, b[i:i + size]) for i in range(0, len(b), size)]
+
+        pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
+        for b in batches:
+            pending.append((b, submit(b)))
+            if len(pending) >= 2:  # one batch in the model, one being read
+                refs_b, futs = pending.pop(0)
+                yield refs_b, [x for f in futs for x in f.result()]
+        for refs_b, futs in pending:
+            yield refs_b, [x for f in futs for x in f.result()]
 
     def _probe_loading(self, refs: list[ItemRef], n_serial: int, pool: ThreadPoolExecutor,
                        workers: int) -> list[Any]:
@@ -545,6 +594,42 @@ def _default_loading(ex: Any) -> dict[str, Any]:
 
 
 _THREAD_ENV = threading.local()
+
+
+_PROCESS_SOURCE: Any = None
+
+
+def _init_loader_process(source_blob: bytes) -> None:
+    """Start a loader process: the run's source (unpickled once) and one GDAL environment for its life."""
+    import pickle
+
+    global _PROCESS_SOURCE
+    _PROCESS_SOURCE = pickle.loads(source_blob)
+    _enter_thread_gdal_env()
+
+
+def _load_in_process(refs: list[ItemRef]) -> list[Any]:
+    """Load items in a loader process, returning items or exceptions as ``Engine._load`` does.
+
+    An exception that cannot be pickled comes back as a ComponentError with its type and message.
+    """
+    import pickle
+
+    out: list[Any] = []
+    for ref in refs:
+        try:
+            out.append(_PROCESS_SOURCE.load(ref))
+        except Exception as exc:
+            # the run records the type and message only; the chained cause and the traceback need not (and
+            # with tblib's pickling installed, as Dask does, often cannot) travel
+            exc.__cause__ = exc.__context__ = None
+            exc.__traceback__ = None
+            try:
+                pickle.loads(pickle.dumps(exc))
+                out.append(exc)
+            except Exception:
+                out.append(ComponentError(f"{type(exc).__name__}: {exc}"))
+    return out
 
 
 def _enter_thread_gdal_env() -> None:

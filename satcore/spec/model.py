@@ -91,6 +91,11 @@ class ExecutionSpec(_Strict):
                                 "items are read both ways and the threads are kept only if they read "
                                 "faster (small chips read faster serially; see manifest.json `loading`). "
                                 "0: always serial.")
+    loader: Literal["threads", "processes"] = Field(
+        "threads", description="How `loader_workers` read ahead. `threads` (default): probed against serial "
+        "reading on the first items. `processes`: no GIL (rasterio's open and metadata calls hold it, "
+        "about 0.2 ms per image, which caps threads near 5,000 images/s however many cores there are); "
+        "items are pickled back, and the source must be importable in a fresh Python process.")
     threads: int | None = Field(None, ge=1, description="CPU threads a model step computes with (torch "
                                 "intra-op threads on the CPU); null: measured on the first batches, torch's "
                                 "default against the cores left over by `loader_workers` (reading and "

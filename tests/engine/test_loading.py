@@ -82,3 +82,65 @@ def test_too_few_items_are_not_probed(tmp_path, h, pm, monkeypatch):
     res = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "few")  # 10 items: fewer than the probe needs
     assert res.manifest["loading"] == {"mode": "threads", "reason": "too few items to compare"}
     assert res.items_ok == 10
+
+
+def test_processes_read_the_same_items_and_failures(tmp_path, h, pm):
+    """execution.loader: processes gives the results of serial reading, failed items included."""
+    h.make_pairs(tmp_path / "d", 30, size=8)
+    (tmp_path / "d" / "B" / "img003.png").write_bytes(b"not a png")  # one corrupt image
+
+    def run(name, **ex):
+        spec = h.spec_dict(tmp_path / "d", tmp_path / name)
+        spec["execution"].update(batch_size=7, **ex)
+        return satcore.run(spec, progress=False, pm=pm)
+
+    procs = run("procs", loader_workers=2, loader="processes")
+    ref = run("serial", loader_workers=0)
+    lo = procs.manifest["loading"]
+    assert lo["mode"] == "processes" and lo["workers"] == 2 and lo["start_method"] in ("fork", "spawn")
+    a = procs.results().sort_values("item_id").reset_index(drop=True)
+    b = ref.results().sort_values("item_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert procs.items_failed == ref.items_failed == 1
+    err = a.loc[a["error"].notna(), "error"].tolist()
+    assert len(err) == 1 and "img003.png" in err[0]
+
+
+def test_unpicklable_failures_come_back_as_component_errors():
+    from satcore.engine import runner
+    from satcore.errors import ComponentError
+
+    class Odd(Exception):
+        def __init__(self, a, b):  # pickling keeps args, unpickling calls Odd(msg): fails
+            super().__init__(f"{a}/{b}")
+
+    class Src:
+        def load(self, ref):
+            if ref == "bad":
+                raise Odd("x", "y")
+            if ref == "err":
+                raise ComponentError("plain failure")
+            return ref
+
+    old = runner._PROCESS_SOURCE
+    runner._PROCESS_SOURCE = Src()
+    try:
+        out = runner._load_in_process(["ok", "bad", "err"])
+    finally:
+        runner._PROCESS_SOURCE = old
+    assert out[0] == "ok"
+    assert isinstance(out[1], ComponentError) and str(out[1]) == "Odd: x/y"
+    assert isinstance(out[2], ComponentError) and str(out[2]) == "plain failure"
+
+
+def test_a_source_that_cannot_be_pickled_is_a_clear_error(tmp_path, h, pm, monkeypatch):
+    from satcore.builtin.sources import FolderPairsSource
+    from satcore.errors import UsageError
+
+    h.make_pairs(tmp_path / "d", 6, size=8)
+    monkeypatch.setattr(FolderPairsSource, "__reduce__", lambda self: (_ for _ in ()).throw(TypeError("no")),
+                        raising=False)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "run")
+    spec["execution"].update(loader_workers=2, loader="processes")
+    with pytest.raises(UsageError, match="processes needs a source that can be pickled.*loader: threads"):
+        satcore.run(spec, progress=False, pm=pm)
