@@ -308,14 +308,25 @@ class Engine:
             size = max(1, -(-len(b) // workers))
             return [pool.submit(_load_in_process, b[i:i + size]) for i in range(0, len(b), size)]
 
+        def results(futs: list[Future[Any]]) -> list[Any]:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return [x for f in futs for x in f.result()]
+            except BrokenProcessPool as exc:
+                raise RunStopped(
+                    "a loader process ended abruptly while reading (killed, out of memory, or a crash in a "
+                    "native library); finished items are kept: rerun with --resume, or set "
+                    "`execution.loader: threads`") from exc
+
         pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
         for b in batches:
             pending.append((b, submit(b)))
             if len(pending) >= 2:  # one batch in the model, one being read
                 refs_b, futs = pending.pop(0)
-                yield refs_b, [x for f in futs for x in f.result()]
+                yield refs_b, results(futs)
         for refs_b, futs in pending:
-            yield refs_b, [x for f in futs for x in f.result()]
+            yield refs_b, results(futs)
 
     def _probe_loading(self, refs: list[ItemRef], n_serial: int, pool: ThreadPoolExecutor,
                        workers: int) -> list[Any]:

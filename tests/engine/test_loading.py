@@ -144,3 +144,20 @@ def test_a_source_that_cannot_be_pickled_is_a_clear_error(tmp_path, h, pm, monke
     spec["execution"].update(loader_workers=2, loader="processes")
     with pytest.raises(UsageError, match="processes needs a source that can be pickled.*loader: threads"):
         satcore.run(spec, progress=False, pm=pm)
+
+
+def test_a_loader_process_that_dies_stops_the_run_with_a_clear_error(tmp_path, h, pm, monkeypatch):
+    import os
+
+    from satcore.builtin.sources import FolderPairsSource
+    from satcore.errors import RunStopped
+
+    def die(self, ref):
+        os._exit(3)  # as if killed by the OOM killer
+
+    monkeypatch.setattr(FolderPairsSource, "load", die)  # forked workers inherit the patched class
+    h.make_pairs(tmp_path / "d", 6, size=8)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "run")
+    spec["execution"].update(loader_workers=2, loader="processes")
+    with pytest.raises(RunStopped, match="loader process ended abruptly.*--resume.*loader: threads"):
+        satcore.run(spec, progress=False, pm=pm)
