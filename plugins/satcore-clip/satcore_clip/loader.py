@@ -204,7 +204,8 @@ def _no_random_init() -> Iterator[None]:
     (``no_init_weights``). Parameters then hold whatever ``torch.empty`` gave them until the checkpoint is
     loaded, so this is used only when a strict load follows (every state-dict entry is replaced; buffers
     outside the state dict, such as the text tower's causal mask, are computed without these functions).
-    Drawing the random weights costs 0.55 s for ViT-B-32 and 1.2 s for ViT-L-14 on two CPU cores.
+    Drawing the random weights costs 0.55 s for ViT-B-32 and 1.3 s for ViT-L-14 on two CPU cores
+    (``benchmarks/clip_setup.py``).
     """
     import torch.nn.init as init
 
