@@ -110,13 +110,13 @@ class ResolvedModel:
             return None
         return sha256_file(self.path, cache_dir())
 
-    def manifest(self) -> dict[str, Any]:
-        """The record kept in ``manifest.json``."""
+    def manifest(self, sha256: str | None = None) -> dict[str, Any]:
+        """The record kept in ``manifest.json`` (``sha256``: the hash when the caller already has it)."""
         return {
             "alias": self.alias,
             "source": self.source,
             "path": str(self.path) if self.path else None,
-            "sha256": self.sha256(),
+            "sha256": sha256 or self.sha256(),
             "licence": self.entry.get("licence"),
         }
 

@@ -266,14 +266,8 @@ class Engine:
                 for b in batches:
                     yield b, [self._load(r) for r in b]
                 return
-            pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
-            for b in batches:
-                pending.append((b, [pool.submit(self._load, r) for r in b]))
-                if len(pending) >= 2:  # one batch in the model, one being read
-                    refs_b, futs = pending.pop(0)
-                    yield refs_b, [f.result() for f in futs]
-            for refs_b, futs in pending:
-                yield refs_b, [f.result() for f in futs]
+            yield from _read_ahead(batches, lambda b: [pool.submit(self._load, r) for r in b],
+                                   lambda futs: [f.result() for f in futs])
 
     def _iter_processes(self, batches: list[list[ItemRef]],
                         workers: int) -> Iterator[tuple[list[ItemRef], list[Any]]]:
@@ -319,14 +313,7 @@ class Engine:
                     "native library); finished items are kept: rerun with --resume, or set "
                     "`execution.loader: threads`") from exc
 
-        pending: list[tuple[list[ItemRef], list[Future[Any]]]] = []
-        for b in batches:
-            pending.append((b, submit(b)))
-            if len(pending) >= 2:  # one batch in the model, one being read
-                refs_b, futs = pending.pop(0)
-                yield refs_b, results(futs)
-        for refs_b, futs in pending:
-            yield refs_b, results(futs)
+        yield from _read_ahead(batches, submit, results)
 
     def _probe_loading(self, refs: list[ItemRef], n_serial: int, pool: ThreadPoolExecutor,
                        workers: int) -> list[Any]:
@@ -605,6 +592,22 @@ def _default_loading(ex: Any) -> dict[str, Any]:
 
 
 _THREAD_ENV = threading.local()
+
+
+def _read_ahead(batches: list[list[ItemRef]], submit: Any,
+                collect: Any) -> Iterator[tuple[list[ItemRef], list[Any]]]:
+    """Yield ``(batch, collect(submit(batch)))``, submitting the next batch before collecting this one.
+
+    One batch is in the model while the next is being read (threads and processes alike).
+    """
+    pending: list[tuple[list[ItemRef], Any]] = []
+    for b in batches:
+        pending.append((b, submit(b)))
+        if len(pending) >= 2:
+            refs_b, work = pending.pop(0)
+            yield refs_b, collect(work)
+    for refs_b, work in pending:
+        yield refs_b, collect(work)
 
 
 _PROCESS_SOURCE: Any = None

@@ -162,7 +162,6 @@ def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
 
 
 def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
-
     import matplotlib.pyplot as plt
 
     from satcore.data import open_quietly

@@ -209,7 +209,7 @@ class ClipZeroShotExtractor(Extractor):
         if p.cache:
             base_sha = None
             if self._base_resolved is not None and Path(self._base_resolved.path).is_file():
-                from satcore_clip.loader import sha256_file
+                from satcore.registry import sha256_file
 
                 base_sha = sha256_file(Path(self._base_resolved.path), cache_root())
             key = model_key(
@@ -293,12 +293,11 @@ class ClipZeroShotExtractor(Extractor):
         """Alias, source, sha256 and licence of the loaded weights, plus how they were loaded."""
         if self._resolved is None or self._loaded is None:
             return []
-        rec = self._resolved.manifest()
+        rec = self._resolved.manifest(sha256=self._loaded.weights_sha256)
         if self._base_resolved is not None:
             rec["base"] = self._base_resolved.manifest()
         rec.update(
             {
-                "sha256": self._loaded.weights_sha256,
                 "step": self.step_id,
                 "architecture": self._loaded.architecture,
                 "preprocess": self._loaded.preprocess,
