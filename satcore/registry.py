@@ -211,8 +211,9 @@ class Registry:
             places.append(f"explicit path: {explicit_path or entry.get('path')}")
         places.append(f"$SATCORE_MODELS/{alias}/: {models_dir() / alias}")
         if entry.get("hf_repo"):
+            files = [n for n in (entry.get("filename"), *(entry.get("alternates") or [])) if n]
             places.append(f"Hugging Face cache: {hf_cache_dir()} (repo {entry['hf_repo']}"
-                          + (f", file {entry['filename']}" if entry.get("filename") else "") + ")")
+                          + (f", file {' or '.join(files)}" if files else "") + ")")
         if entry.get("family") == "open_clip" and entry.get("pretrained") and not entry.get("hf_repo"):
             places.append(f"open_clip cache for pretrained tag {entry['pretrained']!r}")
         return places
@@ -239,7 +240,8 @@ class Registry:
             return ResolvedModel(alias, entry, found, "satcore-models", searched)
         # 3. library caches
         if entry.get("hf_repo"):
-            hit = _find_in_hf_cache(entry["hf_repo"], entry.get("filename"), entry.get("revision"))
+            names = [entry["filename"], *(entry.get("alternates") or [])] if entry.get("filename") else None
+            hit = _find_in_hf_cache(entry["hf_repo"], names, entry.get("revision"))
             if hit is not None:
                 return ResolvedModel(alias, entry, hit, "hf-cache", searched)
         from satcore.plugins import get_plugin_manager
@@ -284,7 +286,8 @@ def _find_in_dir(d: Path, entry: dict[str, Any]) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
-def _find_in_hf_cache(repo: str, filename: str | None, revision: str | None) -> Path | None:
+def _find_in_hf_cache(repo: str, filenames: list[str] | None, revision: str | None) -> Path | None:
+    """The snapshot (``refs/<revision>`` first) holding one of ``filenames``, in order; None: any snapshot."""
     base = hf_cache_dir() / ("models--" + repo.replace("/", "--"))
     snaps = base / "snapshots"
     if not snaps.is_dir():
@@ -293,11 +296,13 @@ def _find_in_hf_cache(repo: str, filename: str | None, revision: str | None) -> 
     order = [snaps / ref.read_text().strip()] if ref.exists() else []
     order += sorted(p for p in snaps.iterdir() if p.is_dir() and p not in order)
     for snap in order:
-        if filename is None:
+        if filenames is None:
             if any(snap.iterdir()):
                 return snap
-        elif (snap / filename).exists():
-            return snap / filename
+            continue
+        for name in filenames:
+            if (snap / name).exists():
+                return snap / name
     return None
 
 

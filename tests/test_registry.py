@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
+
 from satcore import registry
 from satcore.registry import ResolvedModel, sha256_file
 
@@ -55,3 +57,41 @@ def test_manifest_record_uses_the_memo(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "sha256.json").exists()
     assert registry.cache_dir() == tmp_path / "cache"
     assert ResolvedModel("d", {}, tmp_path, "folder").sha256() is None
+
+
+def _hf_snapshot(cache, repo, commit, files, ref="main"):
+    base = cache / ("models--" + repo.replace("/", "--"))
+    (base / "refs").mkdir(parents=True, exist_ok=True)
+    (base / "refs" / ref).write_text(commit + "\n")
+    snap = base / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for name in files:
+        (snap / name).parent.mkdir(parents=True, exist_ok=True)
+        (snap / name).write_bytes(name.encode())
+    return snap
+
+
+def test_hf_cache_lookup_follows_refs_and_alternates(tmp_path, monkeypatch):
+    from satcore.errors import MissingWeightsError
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("SATCORE_MODELS", str(tmp_path / "models"))
+    entry = {"family": "open_clip", "hf_repo": "org/clip", "filename": "open_clip_model.safetensors",
+             "alternates": ["open_clip_pytorch_model.bin"]}
+    reg = registry.Registry({"a": entry}, [], {"a": "test"})
+    with pytest.raises(MissingWeightsError,
+                       match="file open_clip_model.safetensors or open_clip_pytorch_model.bin"):
+        reg.resolve("a")
+    # only the alternate file is cached (the .bin form of the same weights)
+    old = _hf_snapshot(cache, "org/clip", "aaa", ["open_clip_pytorch_model.bin"])
+    r = reg.resolve("a")
+    assert (r.path, r.source) == (old / "open_clip_pytorch_model.bin", "hf-cache")
+    # a newer snapshot that refs/main points to wins over the older one
+    new = _hf_snapshot(cache, "org/clip", "bbb", ["open_clip_model.safetensors"])
+    assert reg.resolve("a").path == new / "open_clip_model.safetensors"
+    # a pinned revision reads refs/<revision>
+    _hf_snapshot(cache, "org/clip", "ccc", ["open_clip_pytorch_model.bin"], ref="v1")
+    pinned = registry.Registry({"a": {**entry, "revision": "v1"}}, [], {"a": "test"})
+    snaps = cache / "models--org--clip" / "snapshots"
+    assert pinned.resolve("a").path == snaps / "ccc" / "open_clip_pytorch_model.bin"

@@ -29,7 +29,7 @@ from satcore.components import Batch, Component, Detection, Detector, RunContext
 from satcore.data import Item, ItemRef, gdal_env, write_geotiff
 from satcore.errors import ComponentError, ResumeError, RunStopped, SatcoreError, UsageError
 from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise
-from satcore.evaluate.split import assign_splits
+from satcore.evaluate.split import assign_splits, split_summary
 from satcore.spec import Pipeline, ResolvedStep, load_pipeline
 
 if TYPE_CHECKING:
@@ -918,6 +918,11 @@ def _run_pipeline(
         except ValueError as exc:
             raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
         splits = {r.item_id: s for r, s in zip(refs, split_names, strict=True)}
+        line, warning = split_summary(refs, split_names, split.test if split else None,
+                                      split.group_by if split else None)
+        log.info(line)
+        if warning:
+            log.warning(warning)
         write_json(out / "manifest.json", manifest)  # early: --resume checks the spec hash
         engine.setup()
         engine.fit(refs, splits, resume)

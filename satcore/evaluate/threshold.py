@@ -1,8 +1,10 @@
 """Threshold optimisation by one sort over all distinct scores (not a grid).
 
-The decision rule is ``score > threshold``. Candidates are every distinct score (each one a threshold that
-puts the scores above it on the positive side) plus one just below the minimum (everything positive). After
-one descending sort, cumulative sums give the confusion counts of every candidate at once: O(n log n).
+The decision rule is ``score > threshold``. There is one candidate per distinct way of splitting the sorted
+scores: nothing positive (the maximum), everything positive (just below the minimum), and between each pair
+of neighbouring distinct scores their midpoint — so a fitted threshold never sits on a training score, and a
+score recomputed with slightly different numerics (another device, dtype or batch) cannot flip across it.
+After one descending sort, cumulative sums give the confusion counts of every candidate at once: O(n log n).
 """
 
 from __future__ import annotations
@@ -65,12 +67,15 @@ def threshold_curve(scores: np.ndarray, labels: np.ndarray) -> ThresholdCurve:
     cfp = np.cumsum(~y_sorted)[ends]
     P, N = int(y.sum()), int((~y).sum())
     uniq_desc = s_sorted[ends]
-    # threshold = next distinct value below: scores above it are the first runs
-    # candidate k (k = 0..m): positives = first k runs; threshold = value of run k (or below the minimum)
+    # candidate k (k = 0..m): positives = the first k runs; threshold = the maximum (k = 0), the midpoint of
+    # runs k-1 and k, or just below the minimum (k = m)
     tp = np.r_[0, ctp]
     fp = np.r_[0, cfp]
     below_min = np.nextafter(uniq_desc[-1], -np.inf)
-    thr = np.r_[uniq_desc, below_min]
+    lo, hi = uniq_desc[1:], uniq_desc[:-1]
+    mid = lo + (hi - lo) / 2  # overflow-safe
+    mid = np.where(mid < hi, mid, lo)  # neighbours one ulp apart: the lower one still splits them
+    thr = np.r_[uniq_desc[0], mid, below_min]
     # reverse to ascending thresholds
     tp, fp, thr = tp[::-1], fp[::-1], thr[::-1]
     return ThresholdCurve(thresholds=thr, tp=tp, fp=fp, fn=P - tp, tn=N - fp)

@@ -8,7 +8,7 @@ import pytest
 import satcore
 from satcore.data import ItemRef
 from satcore.errors import UsageError
-from satcore.evaluate.split import assign_splits
+from satcore.evaluate.split import assign_splits, split_summary
 
 
 def _refs(n_tiles=30, crops=4):
@@ -70,3 +70,34 @@ def test_engine_split_on_one_group_is_a_usage_error(tmp_path, h, pm):
     ) as ei:
         satcore.run(spec, progress=False, pm=pm)
     assert ei.value.exit_code == 2
+
+
+def test_split_summary_warns_when_groups_distort_the_fraction():
+    refs = _refs(30, 4)
+    names = assign_splits(refs, 0.3, "tile", seed=7)
+    line, warning = split_summary(refs, names, 0.3, "tile")
+    assert line == "split: 84 train, 36 test items (30 `tile` groups)" and warning is None
+    # a pattern that lumps the crops into one giant group and two small ones
+    lumped = [ItemRef(r.item_id, meta={"tile": "train" if i < 100 else r.meta["tile"]})
+              for i, r in enumerate(refs)]
+    names = assign_splits(lumped, 0.3, "tile", seed=0)
+    n_test = names.count("test")
+    line, warning = split_summary(lumped, names, 0.3, "tile")
+    assert line == f"split: {120 - n_test} train, {n_test} test items (6 `tile` groups)"
+    assert abs(n_test / 120 - 0.3) > 0.15  # GroupShuffleSplit drew 2 of 6 groups: far from 30 % of the items
+    assert warning is not None and "largest holds 100 (83%)" in warning and "tile_pattern" in warning
+    assert split_summary(refs, ["all"] * 120, None, "tile") == ("split: none (120 items)", None)
+
+
+def test_engine_logs_the_split_and_warns_on_lumped_tiles(tmp_path, levir_dir, h, pm, caplog):
+    spec = h.spec_dict(levir_dir, tmp_path / "o")
+    spec["source"]["labels"] = "optional"
+    spec["source"]["tile_pattern"] = r"^(?P<tile>[a-z]+)_"  # train / test / val: whole folders as one tile
+    spec["evaluate"]["split"] = {"test": 0.3, "group_by": "tile"}
+    with caplog.at_level("INFO", logger="satcore"):
+        satcore.run(spec, progress=False, pm=pm)
+    df = pd.read_parquet(tmp_path / "o" / "results.parquet")
+    n_test = int((df["split"] == "test").sum())
+    log = (tmp_path / "o" / "run.log").read_text()
+    assert f"split: {len(df) - n_test} train, {n_test} test items (3 `tile` groups)" in log
+    assert "evaluate.split asked for 30% test items but grouping by `tile` gave" in log

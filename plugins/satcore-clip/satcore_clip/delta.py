@@ -261,7 +261,8 @@ class ProbabilityDeltaDetector(Detector):
                 for k, v in state.get("best", {}).items()
             )
             note = (
-                " <b>The chosen threshold is below every train Δ: this is the always-change rule.</b>"
+                " <b>The chosen threshold is below every train Δ: on the train split this is the "
+                "always-change rule.</b>"
                 if state.get("always_change")
                 else ""
             )

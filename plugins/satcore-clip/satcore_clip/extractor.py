@@ -14,7 +14,7 @@ from satcore.components import Batch, Extractor, Params
 from satcore.errors import ComponentError, MissingDependencyError, MissingWeightsError, SpecError
 
 BUNDLED_CLASSES = ("satellite-32",)
-BUNDLED_TEMPLATES = ("default", "ensemble")
+BUNDLED_TEMPLATES = ("default", "ensemble", "names")
 
 
 class ClipZeroShotParams(Params):
@@ -45,7 +45,7 @@ class ClipZeroShotParams(Params):
         "default",
         description="Prompt templates with `{}` for the class: `default` "
         "('a satellite image of {}'), `ensemble` (text embeddings averaged over "
-        "several templates), a list, or a text file.",
+        "several templates), `names` (the bare class names, as the thesis fed them), a list, or a text file.",
     )
     batch_size: int | None = Field(
         None, ge=1, description="Images per forward pass (default: execution.batch_size)."
@@ -61,6 +61,11 @@ class ClipZeroShotParams(Params):
     )
     compile: bool = Field(False, description="torch.compile the image encoder (worth it for long GPU runs).")
     top_k: int = Field(3, ge=1, le=32, description="Classes listed in the top_classes columns.")
+    save_probabilities: bool = Field(
+        True,
+        description="Write each image's class probabilities to results.parquet (`probabilities_before` / "
+        "`probabilities_after`, or `probabilities` for one image; lists in the order of the classes).",
+    )
     value_max: float | None = Field(
         None,
         gt=0,
@@ -427,5 +432,16 @@ class ClipZeroShotExtractor(Extractor):
         return out
 
     def columns(self, output: Any) -> dict[str, Any]:
-        """Only the short ``top_classes*`` strings go to results.parquet (arrays stay in memory)."""
-        return {k: v for k, v in output.items() if k.startswith("top_classes")}
+        """The ``top_classes*`` strings and, with ``save_probabilities``, each image's probabilities.
+
+        Embeddings stay in memory (and in the embedding cache): 512–768 floats per image would dwarf the table.
+        """
+        cols = {k: v for k, v in output.items() if k.startswith("top_classes")}
+        if self.params.save_probabilities:
+            p = np.asarray(output["probabilities"], dtype=np.float32)
+            names = {1: ("probabilities",), 2: ("probabilities_before", "probabilities_after")}.get(len(p))
+            if names is None:
+                cols["probabilities"] = p.tolist()
+            else:
+                cols.update({name: row.tolist() for name, row in zip(names, p, strict=True)})
+        return cols

@@ -14,8 +14,10 @@ SK = {"f1": f1_score, "accuracy": accuracy_score, "recall": recall_score, "preci
 
 
 def brute_force(scores, labels, objective):
-    """Every candidate threshold (each distinct score and one below the minimum), scikit-learn metrics."""
-    cands = np.r_[np.unique(scores), np.nextafter(scores.min(), -np.inf)]
+    """Every way to split the sorted scores (nothing positive, everything positive, and at the midpoint of
+    each pair of neighbouring distinct scores), scored with scikit-learn metrics."""
+    u = np.unique(scores)
+    cands = np.r_[u.max(), (u[:-1] + u[1:]) / 2, np.nextafter(scores.min(), -np.inf)]
     best_v, best_t = -1.0, None
     for t in np.sort(cands):
         kw = {} if objective == "accuracy" else {"zero_division": 0}
@@ -38,7 +40,10 @@ def test_threshold_optimisation_equals_brute_force(seed, objective):
     t, v = optimise_threshold(scores, labels, objective)
     bt, bv = brute_force(scores, labels, objective)
     assert v == pytest.approx(bv, abs=1e-12)
-    assert t == bt
+    assert t == pytest.approx(bt, rel=1e-12, abs=1e-300)
+    assert np.array_equal(scores > t, scores > bt)
+    # a fitted threshold never sits on a training score unless it is the maximum (nothing positive)
+    assert t not in set(scores) or t == scores.max()
     # and the detector's fit uses the same thresholds for all four objectives
     det = ProbabilityDeltaDetector(ProbabilityDeltaParams(threshold=OptimiseThreshold(optimise=objective)))
     summary = det.fit(list(scores), labels)
@@ -91,11 +96,11 @@ def test_process_explains_rose_and_fell(tmp_path):
 def test_state_round_trip(tmp_path):
     det = ProbabilityDeltaDetector(ProbabilityDeltaParams(), RunContext(run_dir=tmp_path), "change")
     det.fit([0.1, 0.2, 0.9, 1.1], np.array([0, 0, 1, 1]))
-    assert det.threshold == 0.2
+    assert det.threshold == pytest.approx(0.55)  # midway between the unchanged 0.2 and the changed 0.9
     det.save_state(det.state_path())
     other = ProbabilityDeltaDetector(ProbabilityDeltaParams(), RunContext(run_dir=tmp_path), "change")
     other.load_state(tmp_path / "fitted" / "change.json")
-    assert other.threshold == 0.2 and other.state["best"]["precision"]["value"] == 1.0
+    assert other.threshold == det.threshold and other.state["best"]["precision"]["value"] == 1.0
 
 
 def test_resume_reuses_fitted_threshold(tiny_env, make_spec, tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ def test_whole_path_runs(tiny_env, make_spec, tmp_path):
     for col in (
         "probs.top_classes_before",
         "probs.top_classes_after",
+        "probs.probabilities_before",
+        "probs.probabilities_after",
         "change.score",
         "change.label",
         "change.threshold",
@@ -31,6 +33,9 @@ def test_whole_path_runs(tiny_env, make_spec, tmp_path):
         assert len(d) == 32
         assert abs(np.abs(d).sum() - row["change.score"]) < 1e-4
         assert abs(d.sum()) < 1e-4  # both probability vectors sum to 1
+        p1, p2 = np.asarray(row["probs.probabilities_before"]), np.asarray(row["probs.probabilities_after"])
+        assert p1.shape == p2.shape == (32,) and abs(p1.sum() - 1) < 1e-5 and abs(p2.sum() - 1) < 1e-5
+        assert np.allclose(p2 - p1, d, atol=1e-6)  # the table's probabilities are the ones the detector used
         assert row["change.label"] == int(row["change.score"] > row["change.threshold"])
     state = json.loads((tmp_path / "run" / "fitted" / "change.json").read_text())
     assert set(state["best"]) == {"f1", "accuracy", "recall", "precision"}
@@ -140,6 +145,7 @@ def test_class_and_template_files(make_extractor, tmp_path, levir_items):
     assert np.allclose(np.linalg.norm(ext.text_features, axis=1), 1, atol=1e-5)
     out = ext.process(Batch(levir_items[:1]))[0]
     assert out["probabilities"].shape == (2, 2)
+    assert make_extractor(classes=["forest"], templates="names").templates == ["{}"]
 
 
 def test_bundled_class_set_is_the_thesis_32():
@@ -256,3 +262,18 @@ def test_cpu_threads_leave_room_for_loaders_and_are_restored(tiny_env, make_spec
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
     assert RunContext(loader_workers=2).cpu_threads() == 2
     assert RunContext(loader_workers=6).cpu_threads() == 1
+
+
+def test_probability_columns_follow_the_image_count(make_extractor, levir_items):
+    ext = make_extractor(classes=["forest", "road", "building"])
+    (out,) = ext.process(Batch(levir_items[:1]))
+    cols = ext.columns(out)
+    assert set(cols) == {"top_classes_before", "top_classes_after", "probabilities_before", "probabilities_after"}
+    assert np.allclose(cols["probabilities_before"], out["probabilities"][0], atol=1e-7)
+    assert np.allclose(cols["probabilities_after"], out["probabilities"][1], atol=1e-7)
+    one = {**out, "probabilities": out["probabilities"][:1]}
+    assert np.allclose(ext.columns(one)["probabilities"], out["probabilities"][0], atol=1e-7)
+    three = {**out, "probabilities": np.vstack([out["probabilities"], out["probabilities"][:1]])}
+    assert np.asarray(ext.columns(three)["probabilities"]).shape == (3, 3)
+    quiet = make_extractor(classes=["forest", "road", "building"], save_probabilities=False)
+    assert set(quiet.columns(out)) == {"top_classes_before", "top_classes_after"}
