@@ -220,19 +220,26 @@ class Registry:
 
     def resolve(self, alias: str, explicit_path: str | None = None) -> ResolvedModel:
         """Find the weights of ``alias`` by the search order; raise :class:`MissingWeightsError` if absent."""
-        if explicit_path is None and alias not in self.models and _looks_like_path(alias):
+        bare = explicit_path is None and alias not in self.models and looks_like_path(alias)
+        if bare:  # `model: /path/to/checkpoint.pt`: that file and nothing else
             explicit_path, entry = alias, {"family": "checkpoint"}
         else:
             entry = self.entry(alias)
-        searched = self.search_places(alias, entry, explicit_path)
+        searched = self.search_places(alias, entry, explicit_path) if not bare else [f"the path {alias}"]
         # 1. explicit path
         path = explicit_path or entry.get("path")
         if path:
             p = Path(os.path.expandvars(os.path.expanduser(str(path))))
             if p.exists():
                 return ResolvedModel(alias, entry, p, "explicit", searched)
-            raise MissingWeightsError(alias, searched, f"the path {p} does not exist; "
-                                      "fix the step's `weights:` or the alias's `path:`")
+            if bare:
+                fix = (f"the checkpoint {p} given as `model:` does not exist; fix the path, or use a model "
+                       "alias (`satcore models` lists them)")
+            elif explicit_path:
+                fix = f"the path {p} does not exist; fix the step's `weights:`"
+            else:
+                fix = f"the path {p} does not exist; fix the alias's `path:` ({self.origins.get(alias, '?')})"
+            raise MissingWeightsError(alias, searched, fix)
         # 2. $SATCORE_MODELS/<alias>/
         d = models_dir() / alias
         found = _find_in_dir(d, entry)
@@ -252,8 +259,12 @@ class Registry:
         raise MissingWeightsError(alias, searched, how_to_supply(alias, entry))
 
 
-def how_to_supply(alias: str, entry: dict[str, Any]) -> str:
-    """Actionable instructions for putting an alias's weights in place."""
+def how_to_supply(alias: str, entry: dict[str, Any], step_weights: bool = True) -> str:
+    """Actionable instructions for putting an alias's weights in place.
+
+    ``step_weights``: mention a step's ``weights:`` (wrong for weights a step needs indirectly, such as base
+    weights: those get the alias's ``path:`` instead).
+    """
     target = models_dir() / alias
     fname = entry.get("filename") or "<checkpoint file>"
     lines = [f"copy the weights to {target / Path(fname).name}"]
@@ -263,11 +274,15 @@ def how_to_supply(alias: str, entry: dict[str, Any]) -> str:
                      f"{target}` (or copy a populated Hugging Face cache)")
     elif entry.get("url"):
         lines.append(f"download {entry['url']} on a machine with internet and unpack it there")
-    lines.append("or set `weights: /path/to/file` on the step")
+    if step_weights:
+        lines.append("or set `weights: /path/to/file` on the step")
+    else:
+        lines.append(f"or set `path: /path/to/file` on the {alias!r} alias in your registry.yaml")
     return "; ".join(lines)
 
 
-def _looks_like_path(s: str) -> bool:
+def looks_like_path(s: str) -> bool:
+    """Whether a model name is meant as a file or folder rather than an alias."""
     return "/" in s or s.endswith(WEIGHT_SUFFIXES) or s.startswith(("~", "."))
 
 

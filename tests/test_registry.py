@@ -95,3 +95,22 @@ def test_hf_cache_lookup_follows_refs_and_alternates(tmp_path, monkeypatch):
     pinned = registry.Registry({"a": {**entry, "revision": "v1"}}, [], {"a": "test"})
     snaps = cache / "models--org--clip" / "snapshots"
     assert pinned.resolve("a").path == snaps / "ccc" / "open_clip_pytorch_model.bin"
+
+
+def test_missing_bare_checkpoint_names_only_that_path(tmp_path, monkeypatch):
+    from satcore.errors import MissingWeightsError
+
+    monkeypatch.setenv("SATCORE_MODELS", str(tmp_path / "models"))
+    reg = registry.Registry({"a": {"family": "open_clip", "path": str(tmp_path / "gone.pt")}}, [],
+                            {"a": "/home/u/registry.yaml"})
+    with pytest.raises(MissingWeightsError) as ei:
+        reg.resolve(str(tmp_path / "nope.pt"))
+    msg = str(ei.value)
+    assert ei.value.searched == [f"the path {tmp_path / 'nope.pt'}"] and "$SATCORE_MODELS" not in msg
+    assert "given as `model:` does not exist" in msg
+    with pytest.raises(MissingWeightsError, match=r"fix the alias's `path:` \(/home/u/registry.yaml\)"):
+        reg.resolve("a")
+    with pytest.raises(MissingWeightsError, match=r"fix the step's `weights:`$"):
+        reg.resolve("a", explicit_path=str(tmp_path / "w.pt"))
+    (tmp_path / "nope.pt").write_bytes(b"w")
+    assert reg.resolve(str(tmp_path / "nope.pt")).source == "explicit"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 
@@ -32,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    obj = torch.load(a.src, map_location="cpu", weights_only=False)  # trusted file, by the user's choice
+    if not a.src.is_file():
+        print(f"error: {a.src} is not a file; give the training checkpoint to extract from", file=sys.stderr)
+        return 2
+    try:
+        obj = torch.load(a.src, map_location="cpu", weights_only=False)  # trusted file, by the user's choice
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: one line, not a traceback
+        print(f"error: {a.src} is not a torch checkpoint ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     sd = extract_state_dict(
         obj, {"state_dict_key": a.key, "strip_prefix": a.strip}, logging.getLogger("extract")
     )

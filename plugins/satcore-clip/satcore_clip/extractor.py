@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from satcore.components import Batch, Extractor, Params
 from satcore.errors import ComponentError, MissingDependencyError, MissingWeightsError, SpecError
@@ -73,6 +74,62 @@ class ClipZeroShotParams(Params):
         "(e.g. 3000 for Sentinel-2 L1C); default: a 2–98 percentile stretch per image.",
     )
 
+    # checked when the spec is validated (`satcore validate`, exit 2), not after a model has loaded
+    @field_validator("classes")
+    @classmethod
+    def _classes_resolve(cls, v: str | list[str], info: ValidationInfo) -> str | list[str]:
+        resolve_classes(v, _base_dir(info))
+        return v
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_resolve(cls, v: str | list[str], info: ValidationInfo) -> str | list[str]:
+        resolve_templates(v, _base_dir(info))
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model_known(cls, v: str, info: ValidationInfo) -> str:
+        from satcore.registry import get_registry, looks_like_path
+
+        reg = get_registry()
+        if v in reg.models:
+            return v
+        if not looks_like_path(v):
+            reg.entry(v)  # SpecError: unknown alias, with the closest match
+        return _spec_relative(v, info)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else _spec_relative(v, info)
+
+    @model_validator(mode="after")
+    def _path_has_architecture(self) -> ClipZeroShotParams:
+        from satcore.registry import get_registry
+
+        if self.model in get_registry().models:
+            return self
+        if not self.architecture and not Path(self.model).expanduser().is_dir():
+            raise ValueError(
+                f"model {self.model!r} is a checkpoint path, not an alias: add `architecture:` (its "
+                "open_clip name, e.g. ViT-B-32-quickgelu for OpenAI-initialised weights), or register it as "
+                "an alias with its architecture and loading settings (docs/models.md)"
+            )
+        return self
+
+
+def _spec_relative(value: str, info: ValidationInfo) -> str:
+    """A relative checkpoint path is relative to the spec file, like every path in a spec."""
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    base = _base_dir(info)
+    return str(base / p) if base is not None and not p.is_absolute() else str(p)
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    base = (info.context or {}).get("base_dir")
+    return Path(base) if base is not None else None
+
 
 def _read_lines(path: Path) -> list[str]:
     return [
@@ -100,13 +157,23 @@ def _resolve_list(
             )
         out = _read_lines(p)
     if not out:
-        raise SpecError(f"{kind}: {value!r} gives an empty list")
+        raise SpecError(f"{kind}: {value!r} gives an empty list; give at least two {kind}")
+    dupes = sorted({x for x in out if out.count(x) > 1})
+    if dupes:
+        raise SpecError(
+            f"{kind}: {value!r} lists {', '.join(map(repr, dupes))} more than once; keep one of each")
     return out
 
 
 def resolve_classes(value: str | list[str], base: Path | None = None) -> list[str]:
-    """Class names from a bundled set name, a list or a file."""
-    return _resolve_list(value, "classes", BUNDLED_CLASSES, base)
+    """Class names from a bundled set name, a list or a file (at least two, each once)."""
+    out = _resolve_list(value, "classes", BUNDLED_CLASSES, base)
+    if len(out) < 2:
+        raise SpecError(
+            f"classes: {value!r} gives one class ({out[0]!r}); a softmax over one class is always 1, so "
+            "nothing could change — add the classes it should be told apart from"
+        )
+    return out
 
 
 def resolve_templates(value: str | list[str], base: Path | None = None) -> list[str]:
@@ -169,12 +236,15 @@ class ClipZeroShotExtractor(Extractor):
             try:
                 self._base_resolved = self.context.resolve_model(base)
             except MissingWeightsError as exc:
+                from satcore.registry import get_registry, how_to_supply
+
+                base_entry = (self.context.registry or get_registry()).models.get(base, {})
+                how = how_to_supply(base, base_entry, step_weights=False)
                 raise MissingWeightsError(
                     exc.alias,
                     exc.searched,
-                    f"{exc.how_to} ({self._resolved.alias!r} loads its checkpoint over the weights of "
-                    f"{base!r}, "
-                    "its `load.base`)",
+                    f"{self._resolved.alias!r} loads its checkpoint over the weights of {base!r} (its "
+                    f"`load.base`), and those are missing: {how}",
                 ) from None
         loaded = load_clip(
             self._resolved.alias,
@@ -434,7 +504,7 @@ class ClipZeroShotExtractor(Extractor):
     def columns(self, output: Any) -> dict[str, Any]:
         """The ``top_classes*`` strings and, with ``save_probabilities``, each image's probabilities.
 
-        Embeddings stay in memory (and in the embedding cache): 512–768 floats per image would dwarf the table.
+        Embeddings stay in memory and in the embedding cache: 512–768 floats per image would dwarf the table.
         """
         cols = {k: v for k, v in output.items() if k.startswith("top_classes")}
         if self.params.save_probabilities:

@@ -122,3 +122,68 @@ def test_cli_set_switches_alias_without_code_change(tiny_env, tmp_path):
             shas[alias] == hashlib.sha256((tiny_env["models"] / alias / "model.pt").read_bytes()).hexdigest()
         )
     assert shas["tiny-a"] != shas["tiny-b"]
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("model", "clip-vit-b23", "unknown model alias 'clip-vit-b23' — did you mean 'clip-vit-b32'?"),
+        ("model", "/no/such/ckpt.pt", "is a checkpoint path, not an alias: add `architecture:`"),
+        ("classes", "my-classes.txt", "is neither a bundled set (satellite-32) nor an existing file"),
+        ("classes", "[building]", "gives one class ('building'); a softmax over one class is always 1"),
+        ("classes", "[road, building, road]", "lists 'road' more than once; keep one of each"),
+        ("classes", "[]", "gives an empty list; give at least two classes"),
+        ("templates", "[a photo of]", "each template needs '{}' for the class name"),
+    ],
+)
+def test_clip_params_are_checked_by_validate_without_a_model(tmp_path, key, value, message):
+    """Mistakes in the step's own settings are spec errors (exit 2, file and line), found before any load."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((REPO / "examples" / "levir-clip-zeroshot.yaml").read_text()
+                    .replace("root: data/levir-cd", f"root: {REPO / 'examples' / 'data' / 'levir-cd'}"))
+    for cmd in ("validate", "run"):
+        p = subprocess.run([SATCORE, cmd, str(spec), "--set", f"steps.probs.{key}={value}",
+                            "--set", f"output.dir={tmp_path / 'out'}"],
+                           capture_output=True, text=True, env=clean_env(tmp_path), timeout=120)
+        err = p.stdout + p.stderr
+        assert p.returncode == 2, (cmd, err)
+        assert message in err and "Traceback" not in err, err
+        assert "steps[0]" in err, err
+        assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_relative_checkpoint_paths_are_relative_to_the_spec(tmp_path, monkeypatch):
+    from satcore.spec import load_pipeline
+
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "s.yaml"
+    spec.write_text((REPO / "examples" / "levir-clip-zeroshot.yaml").read_text()
+                    .replace("root: data/levir-cd", f"root: {REPO / 'examples' / 'data' / 'levir-cd'}"))
+    monkeypatch.chdir(REPO)  # a working directory other than the spec's
+    monkeypatch.setenv("SATCORE_TEST_W", str(tmp_path / "w"))
+    pipe = load_pipeline(spec, overrides={"steps.probs.model": "ckpt/w.pt",
+                                          "steps.probs.architecture": "ViT-B-32",
+                                          "steps.probs.weights": "$SATCORE_TEST_W/x.pt"})
+    params = pipe.steps[0].params
+    assert params.model == str(tmp_path / "specs" / "ckpt" / "w.pt")
+    assert params.weights == str(tmp_path / "w" / "x.pt")  # variables expanded, absolute kept
+    alias = load_pipeline(spec, overrides={"steps.probs.weights": "w.pt"}).steps[0].params
+    assert alias.model == "clip-vit-b32" and alias.weights == str(tmp_path / "specs" / "w.pt")
+
+
+def test_missing_base_weights_say_which_and_how(tmp_path):
+    """GeoRSCLIP's checkpoint present, the OpenAI weights it loads over missing: exit 1, the base named."""
+    (tmp_path / "models" / "georsclip-vit-b32").mkdir(parents=True)
+    (tmp_path / "models" / "georsclip-vit-b32" / "RS5M_ViT-B-32.pt").write_bytes(b"not read")
+    p = subprocess.run(
+        [SATCORE, "run", str(REPO / "examples" / "levir-clip-zeroshot.yaml"),
+         "--set", "steps.probs.model=georsclip-vit-b32", "--set", f"output.dir={tmp_path / 'out'}"],
+        capture_output=True, text=True, env=clean_env(tmp_path), timeout=120)
+    err = p.stdout + p.stderr
+    assert p.returncode == 1 and "Traceback" not in err, err
+    assert "weights for model 'clip-vit-b32' were not found" in err
+    assert ("'georsclip-vit-b32' loads its checkpoint over the weights of 'clip-vit-b32' "
+            "(its `load.base`)") in err
+    target = tmp_path / "models" / "clip-vit-b32" / "open_clip_model.safetensors"
+    assert f"copy the weights to {target}" in err
+    assert "set `path: /path/to/file` on the 'clip-vit-b32' alias" in err and "`weights:`" not in err

@@ -145,7 +145,7 @@ def test_class_and_template_files(make_extractor, tmp_path, levir_items):
     assert np.allclose(np.linalg.norm(ext.text_features, axis=1), 1, atol=1e-5)
     out = ext.process(Batch(levir_items[:1]))[0]
     assert out["probabilities"].shape == (2, 2)
-    assert make_extractor(classes=["forest"], templates="names").templates == ["{}"]
+    assert make_extractor(classes=["forest", "water"], templates="names").templates == ["{}"]
 
 
 def test_bundled_class_set_is_the_thesis_32():
@@ -268,7 +268,8 @@ def test_probability_columns_follow_the_image_count(make_extractor, levir_items)
     ext = make_extractor(classes=["forest", "road", "building"])
     (out,) = ext.process(Batch(levir_items[:1]))
     cols = ext.columns(out)
-    assert set(cols) == {"top_classes_before", "top_classes_after", "probabilities_before", "probabilities_after"}
+    assert set(cols) == {"top_classes_before", "top_classes_after",
+                         "probabilities_before", "probabilities_after"}
     assert np.allclose(cols["probabilities_before"], out["probabilities"][0], atol=1e-7)
     assert np.allclose(cols["probabilities_after"], out["probabilities"][1], atol=1e-7)
     one = {**out, "probabilities": out["probabilities"][:1]}

@@ -228,3 +228,14 @@ def test_non_strict_load_still_initialises(tmp_path, make_entry, make_tiny, log,
     ref = make_tiny(123)  # the same seed gives the same initial values
     k = "visual.transformer.resblocks.1.attn.in_proj_weight"
     assert torch.equal(m.model.state_dict()[k], ref.state_dict()[k])
+
+
+def test_extract_refuses_missing_or_unreadable_files_in_one_line(tmp_path, capsys):
+    from satcore_clip.extract import main
+
+    assert main([str(tmp_path / "nope.pt"), str(tmp_path / "out.pt")]) == 2
+    assert "nope.pt is not a file" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main([str(tmp_path / "junk.pt"), str(tmp_path / "out.pt")]) == 2
+    assert "junk.pt is not a torch checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from satcore.components import Batch, Detection, Detector, DetectorParams
 from satcore.errors import ComponentError, MissingDependencyError, RunStopped, SpecError
@@ -49,6 +49,9 @@ class TabularParams(DetectorParams):
         0.5, ge=0, le=1, description="Label = predicted probability of change > this."
     )
 
+    #: ``module:Class`` of the estimator whose hyperparameters ``params`` holds (set per detector)
+    estimator_path: ClassVar[str] = ""
+
     @field_validator("features")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
@@ -56,6 +59,61 @@ class TabularParams(DetectorParams):
         if dup:
             raise ValueError(f"feature blocks listed twice: {dup}")
         return v
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> TabularParams:
+        """Check ``params`` against the estimator when the spec is validated (not after upstream steps load).
+
+        An estimator that is not installed (xgboost) is checked in ``setup()`` instead, which then says how to
+        install it.
+        """
+        if not self.estimator_path:
+            return self
+        module, name = self.estimator_path.split(":")
+        try:
+            estimator = getattr(importlib.import_module(module), name)
+        except ImportError:
+            return self
+        check_hyperparameters(estimator, self.params, name)
+        return self
+
+
+def check_hyperparameters(estimator: Any, params: dict[str, Any], name: str) -> None:
+    """Raise a :class:`SpecError` naming ``name`` and each key of ``params`` the estimator does not take."""
+    if "random_state" in params:
+        raise SpecError("set the estimator seed with the step's `seed:` instead of `params.random_state`")
+    valid = set(estimator().get_params())
+    bad = sorted(set(params) - valid)
+    if bad:
+        hints = []
+        for key in bad:
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SpecError(f"{name} has no parameter {', '.join(hints)}; valid keys: {', '.join(sorted(valid))}")
+
+
+class DecisionTreeParams(TabularParams):
+    """Parameters of ``decision-tree`` (``params``: DecisionTreeClassifier's)."""
+
+    estimator_path: ClassVar[str] = "sklearn.tree:DecisionTreeClassifier"
+
+
+class RandomForestParams(TabularParams):
+    """Parameters of ``random-forest`` (``params``: RandomForestClassifier's)."""
+
+    estimator_path: ClassVar[str] = "sklearn.ensemble:RandomForestClassifier"
+
+
+class GradientBoostingParams(TabularParams):
+    """Parameters of ``gradient-boosting`` (``params``: GradientBoostingClassifier's)."""
+
+    estimator_path: ClassVar[str] = "sklearn.ensemble:GradientBoostingClassifier"
+
+
+class XGBoostParams(TabularParams):
+    """Parameters of ``xgboost`` (``params``: XGBClassifier's)."""
+
+    estimator_path: ClassVar[str] = "xgboost:XGBClassifier"
 
 
 def feature_vector(upstream: Any, blocks: list[str] | tuple[str, ...] = FEATURE_BLOCKS) -> np.ndarray:
@@ -132,23 +190,15 @@ class TabularDetector(Detector):
         self.check_params()
 
     def check_params(self) -> None:
-        """Raise a :class:`SpecError` naming the estimator and each unknown key of ``params``."""
-        valid = set(self._estimator_cls().get_params())
-        where = f"step {self.step_id!r} ({self.name}) params"
-        if "random_state" in self.params.params:
-            raise SpecError(
-                f"{where}: set the estimator seed with the step's `seed:` instead of `params.random_state`"
-            )
-        bad = sorted(set(self.params.params) - valid)
-        if bad:
-            hints = []
-            for key in bad:
-                close = difflib.get_close_matches(key, sorted(valid), n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise SpecError(
-                f"{where}: {self.estimator_name} has no parameter {', '.join(hints)}; valid keys: "
-                f"{', '.join(sorted(valid))}"
-            )
+        """Raise a :class:`SpecError` naming the estimator and each unknown key of ``params``.
+
+        Specs are checked when validated; this covers params built in code and estimators (xgboost) that were
+        not installed at validation.
+        """
+        try:
+            check_hyperparameters(self._estimator_cls, self.params.params, self.estimator_name)
+        except SpecError as exc:
+            raise SpecError(f"params: {exc}") from None
 
     def build_estimator(self) -> Any:
         """A fresh, unfitted estimator with the step's hyperparameters and seed."""
@@ -263,28 +313,32 @@ class DecisionTreeDetector(TabularDetector):
     """A scikit-learn decision tree on the upstream features (thesis baseline)."""
 
     name = "decision-tree"
-    estimator_path = "sklearn.tree:DecisionTreeClassifier"
+    params_model = DecisionTreeParams
+    estimator_path = DecisionTreeParams.estimator_path
 
 
 class RandomForestDetector(TabularDetector):
     """A scikit-learn random forest on the upstream features (thesis baseline)."""
 
     name = "random-forest"
-    estimator_path = "sklearn.ensemble:RandomForestClassifier"
+    params_model = RandomForestParams
+    estimator_path = RandomForestParams.estimator_path
 
 
 class GradientBoostingDetector(TabularDetector):
     """scikit-learn gradient boosting on the upstream features (thesis baseline)."""
 
     name = "gradient-boosting"
-    estimator_path = "sklearn.ensemble:GradientBoostingClassifier"
+    params_model = GradientBoostingParams
+    estimator_path = GradientBoostingParams.estimator_path
 
 
 class XGBoostDetector(TabularDetector):
     """XGBoost on the upstream features (thesis baseline; needs the ``[xgboost]`` extra)."""
 
     name = "xgboost"
-    estimator_path = "xgboost:XGBClassifier"
+    params_model = XGBoostParams
+    estimator_path = XGBoostParams.estimator_path
 
     def import_estimator(self) -> Any:
         """Import xgboost, or say exactly how to install it."""

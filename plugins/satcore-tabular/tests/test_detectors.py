@@ -257,20 +257,29 @@ def test_hyperparameters_pass_through_max_depth_1_is_a_stump(
         ({"random_state": 2}, ["seed:"]),
     ],
 )
-def test_unknown_hyperparameter_stops_at_setup(
+def test_unknown_hyperparameter_is_a_spec_error(
     params: dict[str, Any], needles: list[str], pairs_dir: Path, tmp_path: Path, pm: Any, make_spec: Any
 ) -> None:
+    """Found when the spec is validated (exit 2, the step located), before any upstream model loads."""
     spec = make_spec(
         pairs_dir,
         tmp_path / "run",
         [{"id": "tree", "type": "decision-tree", "input": "probs", "params": params}],
     )
-    with pytest.raises(RunStopped) as err:
+    with pytest.raises(SpecError) as err:
         run(spec, pm)
-    for needle in needles:
+    assert err.value.exit_code == 2
+    for needle in [*needles, "steps[1]"]:
         assert needle in str(err.value)
-    assert "'tree'" in str(err.value)
-    assert not (tmp_path / "run" / "fitted" / "tree.joblib").exists()
+    assert not (tmp_path / "run").exists()  # nothing ran
+    # params built in code (no spec) are checked in setup, against the estimator the step imports
+    from satcore_tabular.detectors import DecisionTreeDetector, TabularParams
+
+    det = DecisionTreeDetector(TabularParams(params=params))
+    with pytest.raises(SpecError, match="^params: ") as err2:
+        det.setup()
+    for needle in needles:
+        assert needle in str(err2.value)
 
 
 def test_bad_hyperparameter_value_stops_at_fit(
