@@ -5,7 +5,9 @@ Alias fields read (``registry.yaml``):
 ``architecture``
     open_clip model name (``ViT-B-32-quickgelu`` for OpenAI-trained weights: QuickGELU matters).
 ``model_cfg``
-    optional inline open_clip model config (a dict) for architectures open_clip does not ship.
+    optional inline open_clip model config (a dict) for architectures open_clip does not ship; registered
+    under ``architecture``, with ``quick_gelu: true`` when that name ends in ``-quickgelu`` (as open_clip's
+    own twins are named).
 ``load: {strict, state_dict_key, strip_prefix}``
     ``strict: false`` loads what matches and logs missing/unexpected keys (GeoRSCLIP);
     ``state_dict_key: state_dict`` + ``strip_prefix: "module."`` unwrap training checkpoints (SkyCLIP).
@@ -270,7 +272,10 @@ def load_clip(
             arch = f"satcore-{alias}"
     if entry.get("model_cfg"):
         arch = arch or f"satcore-{alias}"
-        _register_config(arch, entry["model_cfg"])
+        cfg = dict(entry["model_cfg"])
+        if arch.endswith("-quickgelu"):  # open_clip's naming: the -quickgelu twin of a config sets it
+            cfg.setdefault("quick_gelu", True)
+        _register_config(arch, cfg)
     if not arch:
         raise WeightsMismatchError(
             f"model alias {alias!r} sets no `architecture` (an open_clip model name such "
