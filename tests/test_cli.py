@@ -234,3 +234,53 @@ def test_cache_lists_and_clears_only_the_cache(tmp_path, monkeypatch, capsys):
     assert (models / "m" / "w.safetensors").read_bytes() == b"w" * 10  # weights are not the cache
     code, out, _ = run_cli(["cache", "--json"], capsys)
     assert code == 0 and json.loads(out)["bytes"] == 0
+
+
+def test_a_run_stopped_in_setup_leaves_a_folder_a_plain_rerun_reuses(tmp_path, h, capsys, pm):
+    """Setup fails (exit 1): the folder then holds a stopped manifest and run.log only. `satcore report` says
+    why there is nothing to report (exit 2, no traceback); a plain rerun reuses the folder and logs it."""
+    from satcore.errors import MissingDependencyError, SatcoreError
+
+    spec = _spec(tmp_path, h)
+    set_plugin_manager(pm)
+    cls = pm.get_component("test-diff")
+    out = tmp_path / "out"
+
+    def prefixed(self):  # components often name their step in their own errors
+        raise SatcoreError("step 'diff' (test-diff) params: no parameter 'n_estimator'")
+
+    cls.setup = prefixed
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 1
+    assert err == "error: step 'diff' (test-diff) could not start: params: no parameter 'n_estimator'\n"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "run.log"]
+    assert json.loads((out / "manifest.json").read_text())["status"] == "stopped"
+    code, _, err = run_cli(["report", str(out)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(
+        f"error: {out}: no results.parquet to build a report from: the run stopped before writing results "
+        "(manifest.json status 'stopped': step 'diff' (test-diff) could not start: params: no parameter "
+        "'n_estimator')\nFix that and run it again (satcore run ")
+
+    def unprefixed(self):
+        raise MissingDependencyError("nonexistent_dep", "test-diff")
+
+    cls.setup = unprefixed
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 1, err  # not 2 ("output folder is not empty"): the folder was reused
+    assert err == ("error: step 'diff' (test-diff) could not start: test-diff needs the package "
+                   "'nonexistent_dep', which is not installed: pip install nonexistent_dep\n")
+    cls.setup = lambda self: None
+    code, out_text, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0 and out_text.startswith("items: 4 ok, 0 failed"), err
+    log = (out / "run.log").read_text()
+    assert (f"INFO satcore: reusing output folder {out}: it held only an earlier run that processed no "
+            "items (status 'stopped': step 'diff' (test-diff) could not start: test-diff needs the package"
+            in log)
+    assert "reusing output folder" in log.splitlines()[0] and "ERROR" not in log  # run.log is this run's
+    # a folder with results is still refused
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 2 and "is not empty; add --resume to continue that run or --overwrite" in err
+    code, _, err = run_cli(["report", str(out)], capsys)
+    assert code == 0 and err == ""
+
