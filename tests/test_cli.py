@@ -284,3 +284,46 @@ def test_a_run_stopped_in_setup_leaves_a_folder_a_plain_rerun_reuses(tmp_path, h
     code, _, err = run_cli(["report", str(out)], capsys)
     assert code == 0 and err == ""
 
+
+def test_run_summary_lists_only_files_written_and_notes_missing_maps(tmp_path, h, capsys, pm):
+    from satcore.components import Detection, Detector
+
+    class ImageLevelDetector(Detector):
+        """One decision per item, no map."""
+
+        name = "image-level"
+
+        def process(self, batch):
+            return [Detection(score=0.5, label=1) for _ in batch]
+
+    pm.register_plugin(h.plugin_module("fake_img", satcore_register_detectors=[ImageLevelDetector]), "img")
+    set_plugin_manager(pm)
+    spec = _spec(tmp_path, h)
+    code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0, err
+    assert out.endswith(f"outputs in {tmp_path / 'out'}/: results.parquet, metrics.json, errors.jsonl, "
+                        "manifest.json, run.log, maps/\n")
+    # no labels: no metrics.json, and the summary does not list it
+    import shutil
+
+    shutil.rmtree(tmp_path / "data" / "label")
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--output", str(tmp_path / "o2")], capsys)
+    assert code == 0, err
+    assert "no ground truth: metrics.json not written\n" in out
+    assert out.endswith(f"outputs in {tmp_path / 'o2'}/: results.parquet, errors.jsonl, manifest.json, "
+                        "run.log, maps/\n")
+    assert err == ""
+    # output.maps: true with an image-level step: one line on the console and in run.log
+    args = ["run", str(spec), "--quiet", "--set", "steps.diff.type=image-level"]
+    code, out, err = run_cli([*args, "--set", "output.maps=true", "--output", str(tmp_path / "o3")], capsys)
+    assert code == 0, err
+    assert out.endswith("errors.jsonl, manifest.json, run.log\n") and not (tmp_path / "o3" / "maps").exists()
+    note = ("output.maps is true, but no step produced a per-pixel change map, so maps/ was not written: "
+            "diff (image-level) gave image-level results only. Maps come from detectors that return a score "
+            "map or label map per pixel")
+    assert err.startswith(f"note: {note}") and err.count("\n") == 1
+    assert f"WARNING satcore: {note}" in (tmp_path / "o3" / "run.log").read_text()
+    # maps left at their default: run.log only
+    code, out, err = run_cli([*args, "--output", str(tmp_path / "o4")], capsys)
+    assert code == 0 and err == ""
+    assert f"INFO satcore: {note}" in (tmp_path / "o4" / "run.log").read_text()

@@ -54,6 +54,8 @@ class RunResult:
     items_skipped: int
     metrics: dict[str, Any] | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: things the user should hear about at the end of the run (also in run.log), e.g. maps not written
+    notes: list[str] = field(default_factory=list)
 
     @property
     def results_path(self) -> Path:
@@ -625,6 +627,21 @@ class Engine:
                           like=item.reference, band_descriptions=names)
 
 
+def _has_maps(out: Path) -> bool:
+    maps = out / "maps"
+    return maps.is_dir() and any(maps.iterdir())
+
+
+def _no_maps_note(engine: Engine) -> str:
+    """Why ``output.maps: true`` wrote no ``maps/``: which steps gave only image-level results."""
+    dets = [f"{rs.id} ({c.name})" for rs, c in engine.steps if isinstance(c, Detector)]
+    which = (f"{', '.join(dets)} gave image-level results only" if dets
+             else "the pipeline has no detector step")
+    return ("output.maps is true, but no step produced a per-pixel change map, so maps/ was not written: "
+            f"{which}. Maps come from detectors that return a score map or label map per pixel "
+            "(pixel-level methods such as image differencing or CVA); set output.maps: false to silence this")
+
+
 def _without_step_prefix(msg: str, step_id: str, name: str) -> str:
     """``msg`` without a leading ``step 'id' (name):`` that the setup wrapper is about to add again.
 
@@ -1021,6 +1038,14 @@ def _run_pipeline(
         from satcore.outputs.writer import finalize
 
         summary = finalize(out, pipeline, journal, engine)
+        notes: list[str] = []
+        if pipeline.spec.output.maps and summary["ok"] and not _has_maps(out):
+            note = _no_maps_note(engine)
+            if "maps" in pipeline.spec.output.model_fields_set:  # asked for: say it on the console too
+                log.warning(note)
+                notes.append(note)
+            else:  # the default: image-level pipelines are common, so only run.log hears of it
+                log.info(note)
         manifest.update({
             "status": "complete",
             "items": {"ok": summary["ok"], "failed": summary["failed"], "skipped": skipped,
@@ -1038,7 +1063,8 @@ def _run_pipeline(
 
             build_report(out)
         log.info("done: %d ok, %d failed, %d skipped", summary["ok"], summary["failed"], skipped)
-        return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest)
+        return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest,
+                         notes)
     except SatcoreError as exc:
         log.error("%s", exc)
         manifest.update({"status": "stopped", "error": str(exc)})
