@@ -101,9 +101,12 @@ def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_
                + (f", {res.items_skipped} skipped (already done)" if res.items_skipped else ""))
     _print_metrics(res.metrics)
     out = res.output_dir
-    click.echo(f"outputs in {out}/: results.parquet, metrics.json, errors.jsonl, manifest.json, run.log"
-               + (", maps/" if (out / "maps").is_dir() else "") + (", report.html" if (out / "report.html")
-                                                                    .exists() else ""))
+    # only what exists: an unlabelled run writes no metrics.json, maps/ needs a per-pixel detector
+    names = ("results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log", "maps/",
+             "report.html")
+    click.echo(f"outputs in {out}/: " + ", ".join(n for n in names if (out / n.rstrip("/")).exists()))
+    for note in res.notes:
+        click.echo(f"note: {note}", err=True)
     if res.items_failed:
         click.echo(f"{res.items_failed} item(s) failed: see {out / 'errors.jsonl'}", err=True)
 

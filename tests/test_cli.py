@@ -234,3 +234,96 @@ def test_cache_lists_and_clears_only_the_cache(tmp_path, monkeypatch, capsys):
     assert (models / "m" / "w.safetensors").read_bytes() == b"w" * 10  # weights are not the cache
     code, out, _ = run_cli(["cache", "--json"], capsys)
     assert code == 0 and json.loads(out)["bytes"] == 0
+
+
+def test_a_run_stopped_in_setup_leaves_a_folder_a_plain_rerun_reuses(tmp_path, h, capsys, pm):
+    """Setup fails (exit 1): the folder then holds a stopped manifest and run.log only. `satcore report` says
+    why there is nothing to report (exit 2, no traceback); a plain rerun reuses the folder and logs it."""
+    from satcore.errors import MissingDependencyError, SatcoreError
+
+    spec = _spec(tmp_path, h)
+    set_plugin_manager(pm)
+    cls = pm.get_component("test-diff")
+    out = tmp_path / "out"
+
+    def prefixed(self):  # components often name their step in their own errors
+        raise SatcoreError("step 'diff' (test-diff) params: no parameter 'n_estimator'")
+
+    cls.setup = prefixed
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 1
+    assert err == "error: step 'diff' (test-diff) could not start: params: no parameter 'n_estimator'\n"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "run.log"]
+    assert json.loads((out / "manifest.json").read_text())["status"] == "stopped"
+    code, _, err = run_cli(["report", str(out)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(
+        f"error: {out}: no results.parquet to build a report from: the run stopped before writing results "
+        "(manifest.json status 'stopped': step 'diff' (test-diff) could not start: params: no parameter "
+        "'n_estimator')\nFix that and run it again (satcore run ")
+
+    def unprefixed(self):
+        raise MissingDependencyError("nonexistent_dep", "test-diff")
+
+    cls.setup = unprefixed
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 1, err  # not 2 ("output folder is not empty"): the folder was reused
+    assert err == ("error: step 'diff' (test-diff) could not start: test-diff needs the package "
+                   "'nonexistent_dep', which is not installed: pip install nonexistent_dep\n")
+    cls.setup = lambda self: None
+    code, out_text, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0 and out_text.startswith("items: 4 ok, 0 failed"), err
+    log = (out / "run.log").read_text()
+    assert (f"INFO satcore: reusing output folder {out}: it held only an earlier run that processed no "
+            "items (status 'stopped': step 'diff' (test-diff) could not start: test-diff needs the package"
+            in log)
+    assert "reusing output folder" in log.splitlines()[0] and "ERROR" not in log  # run.log is this run's
+    # a folder with results is still refused
+    code, _, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 2 and "is not empty; add --resume to continue that run or --overwrite" in err
+    code, _, err = run_cli(["report", str(out)], capsys)
+    assert code == 0 and err == ""
+
+
+def test_run_summary_lists_only_files_written_and_notes_missing_maps(tmp_path, h, capsys, pm):
+    from satcore.components import Detection, Detector
+
+    class ImageLevelDetector(Detector):
+        """One decision per item, no map."""
+
+        name = "image-level"
+
+        def process(self, batch):
+            return [Detection(score=0.5, label=1) for _ in batch]
+
+    pm.register_plugin(h.plugin_module("fake_img", satcore_register_detectors=[ImageLevelDetector]), "img")
+    set_plugin_manager(pm)
+    spec = _spec(tmp_path, h)
+    code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
+    assert code == 0, err
+    assert out.endswith(f"outputs in {tmp_path / 'out'}/: results.parquet, metrics.json, errors.jsonl, "
+                        "manifest.json, run.log, maps/\n")
+    # no labels: no metrics.json, and the summary does not list it
+    import shutil
+
+    shutil.rmtree(tmp_path / "data" / "label")
+    code, out, err = run_cli(["run", str(spec), "--quiet", "--output", str(tmp_path / "o2")], capsys)
+    assert code == 0, err
+    assert "no ground truth: metrics.json not written\n" in out
+    assert out.endswith(f"outputs in {tmp_path / 'o2'}/: results.parquet, errors.jsonl, manifest.json, "
+                        "run.log, maps/\n")
+    assert err == ""
+    # output.maps: true with an image-level step: one line on the console and in run.log
+    args = ["run", str(spec), "--quiet", "--set", "steps.diff.type=image-level"]
+    code, out, err = run_cli([*args, "--set", "output.maps=true", "--output", str(tmp_path / "o3")], capsys)
+    assert code == 0, err
+    assert out.endswith("errors.jsonl, manifest.json, run.log\n") and not (tmp_path / "o3" / "maps").exists()
+    note = ("output.maps is true, but no step produced a per-pixel change map, so maps/ was not written: "
+            "diff (image-level) gave image-level results only. Maps come from detectors that return a score "
+            "map or label map per pixel")
+    assert err.startswith(f"note: {note}") and err.count("\n") == 1
+    assert f"WARNING satcore: {note}" in (tmp_path / "o3" / "run.log").read_text()
+    # maps left at their default: run.log only
+    code, out, err = run_cli([*args, "--output", str(tmp_path / "o4")], capsys)
+    assert code == 0 and err == ""
+    assert f"INFO satcore: {note}" in (tmp_path / "o4" / "run.log").read_text()

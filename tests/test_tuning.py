@@ -80,6 +80,23 @@ def test_single_candidate_and_short_runs():
         ThreadTuner([], lambda c: None)
 
 
+@pytest.mark.parametrize("n_batches", [1, 3])
+def test_a_run_too_short_to_compare_says_so(n_batches):
+    """An item sample that fits in one batch (12 items, batch_size 32) leaves the count undecided.
+
+    The manifest then says why, and which counts the batches ran with, instead of a bare ``chosen: null``.
+    """
+    t, used, _ = _drive({2: 1e-3, 1: 2e-3}, n_batches)
+    s = t.summary()
+    assert s["chosen"] is None
+    assert s["reason"].startswith(
+        f"undecided: the run ended after {n_batches} batch(es), too few to compare 2 thread counts")
+    assert "at least 4 batches" in s["reason"]
+    assert s["used"] == list(dict.fromkeys(used))
+    t, _, _ = _drive({2: 1e-3, 1: 2e-3}, 6)
+    assert t.chosen == 2 and "reason" not in t.summary() and "used" not in t.summary()
+
+
 def _drive_side(costs: dict[int, float], side, n_batches: int = 8, n_items: int = 10):
     clock = [0.0]
     t = ThreadTuner([2, 1], lambda c: None, clock=lambda: clock[0], side_work=side)

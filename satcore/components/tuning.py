@@ -66,6 +66,7 @@ class ThreadTuner:
         self.chosen: int | None = self.candidates[0] if len(self.candidates) == 1 else None
         self.current: int | None = None
         self._calls = 0
+        self._used: list[int] = []  # every count applied, in order
         self._last: tuple[float, int, int, bool] | None = None
 
     def tick(self, n_items: int) -> int:
@@ -86,6 +87,7 @@ class ThreadTuner:
         if c != self.current:
             self.apply(c)
             self.current = c
+            self._used.append(c)
         self._last = (now, n_items, c, measured)
         return c
 
@@ -114,11 +116,24 @@ class ThreadTuner:
             self.chosen = ranked[0]
 
     def summary(self) -> dict[str, Any]:
-        """For the manifest: each candidate's best seconds per item, the count kept (``None``: undecided)."""
+        """For the manifest: each candidate's best seconds per item, the count kept (``None``: undecided).
+
+        Undecided, ``reason`` says why: the run had too few batches to compare the candidates (a batch's time
+        is known only when the next one starts, after ``warmup`` unmeasured ones), and ``used`` lists the
+        counts its batches ran with.
+        """
         out: dict[str, Any] = {
             "chosen": self.chosen,
             "seconds_per_item": {str(c): (min(v) if v else None) for c, v in self.samples.items()},
         }
         if self.reason:
             out["reason"] = self.reason
+        elif self.chosen is None:
+            need = self.warmup + len(self.candidates) + 1
+            out["reason"] = (
+                f"undecided: the run ended after {self._calls} batch(es), too few to compare "
+                f"{len(self.candidates)} thread counts ({self.warmup} warm-up batch(es), then one timed "
+                f"batch per count, each timed until the next batch starts: at least {need} batches)"
+            )
+            out["used"] = list(dict.fromkeys(self._used))
         return out

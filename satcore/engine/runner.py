@@ -54,6 +54,8 @@ class RunResult:
     items_skipped: int
     metrics: dict[str, Any] | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: things the user should hear about at the end of the run (also in run.log), e.g. maps not written
+    notes: list[str] = field(default_factory=list)
 
     @property
     def results_path(self) -> Path:
@@ -74,8 +76,45 @@ class RunResult:
 
 # ------------------------------------------------------------------------------------------ output folder
 
-def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> None:
-    """Create the folder; refuse a non-empty one unless resuming (same spec) or overwriting (ours only)."""
+def _is_our_temp(name: str) -> bool:
+    """``.<name>.tmp``: an atomic write of ours left by a killed run."""
+    return name.startswith(".") and name.endswith(".tmp") and name[1:-4] in OUTPUT_NAMES
+
+
+def _run_without_items(out: Path, entries: list[Path]) -> str | None:
+    """Why ``out`` holds only what a run that processed no item left (``None`` if it holds more).
+
+    A run that stops in set-up or fitting (missing weights, no labelled items) leaves ``manifest.json``
+    (status ``stopped``), ``run.log`` and perhaps an empty ``fitted/``: nothing a rerun would lose. Results
+    (``parts/``, ``results.parquet``, maps), fitted state (``--resume`` reuses it, a plain run would fit
+    again), a run still going (status ``running``) or any file satcore did not write keep the folder refused.
+    """
+    folders = {"fitted", "parts", "maps", "report_files"}  # harmless while empty
+    for p in entries:
+        if _is_our_temp(p.name) or p.name in ("manifest.json", "run.log"):
+            continue
+        if p.name not in folders or not p.is_dir() or any(p.iterdir()):
+            return None
+    try:
+        man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(man, dict) or man.get("status") not in ("stopped", "failed"):
+        return None
+    items = man.get("items")
+    if isinstance(items, dict) and (items.get("ok") or items.get("failed") or items.get("total")):
+        return None
+    why = man.get("error")
+    first = str(why).splitlines()[0] if why else ""
+    return f"status {man['status']!r}" + (f": {first}" if first else "")
+
+
+def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> str | None:
+    """Create the folder; refuse a non-empty one unless resuming (same spec) or overwriting (ours only).
+
+    A folder holding only what a run that processed no item left (it stopped in set-up) is reused without
+    either flag: its files are removed and the returned note says so, for the run's log.
+    """
     if resume and overwrite:
         raise UsageError("choose one of --resume and --overwrite")
     if out.exists() and not out.is_dir():
@@ -92,21 +131,24 @@ def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> 
                               f"(spec hash {old} → {spec_hash}); "
                               "resuming would mix results of two specs. Use --overwrite to start again, "
                               "or set another output.dir (--set output.dir=...)")
-        return
+        return None
+    note = None
     if entries and not resume:
         if not overwrite:
-            raise UsageError(f"output folder {out} is not empty; add --resume to continue that run or "
-                             "--overwrite to replace it")
-        # `.<name>.tmp` are our atomic writes left by a killed run
-        foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES
-                   and not (p.name.startswith(".") and p.name.endswith(".tmp")
-                            and p.name[1:-4] in OUTPUT_NAMES)]
+            earlier = _run_without_items(out, entries)
+            if earlier is None:
+                raise UsageError(f"output folder {out} is not empty; add --resume to continue that run or "
+                                 "--overwrite to replace it")
+            note = (f"reusing output folder {out}: it held only an earlier run that processed no items "
+                    f"({earlier})")
+        foreign = [p.name for p in entries if p.name not in OUTPUT_NAMES and not _is_our_temp(p.name)]
         if foreign:
             raise UsageError(f"--overwrite refused: {out} holds files satcore did not write "
                              f"({', '.join(sorted(foreign)[:5])}); choose an empty output.dir")
         for p in entries:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    return note
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -192,7 +234,8 @@ class Engine:
                 try:
                     comp.setup()
                 except SatcoreError as exc:
-                    raise RunStopped(f"step {sid!r} ({comp.name}) could not start: {exc}") from exc
+                    raise RunStopped(f"step {sid!r} ({comp.name}) could not start: "
+                                     f"{_without_step_prefix(str(exc), sid, comp.name)}") from exc
                 except Exception as exc:
                     raise RunStopped(
                         f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
@@ -584,6 +627,38 @@ class Engine:
                           like=item.reference, band_descriptions=names)
 
 
+def _has_maps(out: Path) -> bool:
+    maps = out / "maps"
+    return maps.is_dir() and any(maps.iterdir())
+
+
+def _no_maps_note(engine: Engine) -> str:
+    """Why ``output.maps: true`` wrote no ``maps/``: which steps gave only image-level results."""
+    dets = [f"{rs.id} ({c.name})" for rs, c in engine.steps if isinstance(c, Detector)]
+    which = (f"{', '.join(dets)} gave image-level results only" if dets
+             else "the pipeline has no detector step")
+    return ("output.maps is true, but no step produced a per-pixel change map, so maps/ was not written: "
+            f"{which}. Maps come from detectors that return a score map or label map per pixel "
+            "(pixel-level methods such as image differencing or CVA); set output.maps: false to silence this")
+
+
+def _without_step_prefix(msg: str, step_id: str, name: str) -> str:
+    """``msg`` without a leading ``step 'id' (name):`` that the setup wrapper is about to add again.
+
+    Components often name their step in their own errors (they are raised outside runs too); inside the
+    wrapper that read "step 'forest' (random-forest) could not start: step 'forest' (random-forest) params:
+    …". Only the repeated words go; a message naming something else is kept whole.
+    """
+    head = f"step {step_id!r}"
+    if not msg.startswith(head):
+        return msg
+    rest = msg[len(head):].removeprefix(f" ({name})")
+    if rest[:1] not in (":", " "):  # e.g. "step 'a'b": not our prefix
+        return msg
+    rest = rest.removeprefix(":").lstrip()
+    return rest or msg
+
+
 def _default_loading(ex: Any) -> dict[str, Any]:
     """``manifest.json`` → ``loading`` when no probe ran."""
     if ex.executor == "dask":
@@ -885,8 +960,10 @@ def _run_pipeline(
 ) -> RunResult:
     pipeline = spec if isinstance(spec, Pipeline) else load_pipeline(spec, overrides, pm)
     out = Path(output_dir) if output_dir else Path(pipeline.spec.output.dir)
-    prepare_output(out, resume, overwrite, pipeline.spec_hash())
+    reused = prepare_output(out, resume, overwrite, pipeline.spec_hash())
     handler = _setup_logging(out)
+    if reused:
+        log.info(reused)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     manifest: dict[str, Any] = {
@@ -961,6 +1038,14 @@ def _run_pipeline(
         from satcore.outputs.writer import finalize
 
         summary = finalize(out, pipeline, journal, engine)
+        notes: list[str] = []
+        if pipeline.spec.output.maps and summary["ok"] and not _has_maps(out):
+            note = _no_maps_note(engine)
+            if "maps" in pipeline.spec.output.model_fields_set:  # asked for: say it on the console too
+                log.warning(note)
+                notes.append(note)
+            else:  # the default: image-level pipelines are common, so only run.log hears of it
+                log.info(note)
         manifest.update({
             "status": "complete",
             "items": {"ok": summary["ok"], "failed": summary["failed"], "skipped": skipped,
@@ -978,12 +1063,13 @@ def _run_pipeline(
 
             build_report(out)
         log.info("done: %d ok, %d failed, %d skipped", summary["ok"], summary["failed"], skipped)
-        return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest)
+        return RunResult(out, 0, summary["ok"], summary["failed"], skipped, summary["metrics"], manifest,
+                         notes)
     except SatcoreError as exc:
         log.error("%s", exc)
         manifest.update({"status": "stopped", "error": str(exc)})
-        if (out / "manifest.json").exists() or isinstance(exc, RunStopped):
-            write_json(out / "manifest.json", manifest)
+        # always: the folder is this run's now, and a stopped manifest lets a plain rerun reuse it
+        write_json(out / "manifest.json", manifest)
         raise
     finally:
         if engine is not None:

@@ -223,6 +223,43 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
     return "".join(out)
 
 
+def _read_run(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest, once it is clear the folder holds a finished run's results.
+
+    Raises:
+        UsageError: no run here, or a run that wrote no results (stopped in set-up, still going, killed);
+            the message says which, from the manifest's status.
+    """
+    from satcore.errors import UsageError
+
+    man_path = run_dir / "manifest.json"
+    if not man_path.exists():
+        raise UsageError(f"{run_dir}: no manifest.json, so this is not a satcore run folder; give the "
+                         "output.dir of a run")
+    try:
+        manifest = json.loads(man_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{man_path}: not valid JSON ({exc}); rerun the pipeline with --overwrite") from None
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{man_path}: expected a JSON object; rerun the pipeline with --overwrite")
+    if (run_dir / "results.parquet").exists():
+        return manifest
+    status = manifest.get("status")
+    spec = manifest.get("spec_path") or "SPEC"
+    head = f"{run_dir}: no results.parquet to build a report from"
+    if status == "stopped":
+        error = str(manifest.get("error") or "").strip()
+        why = f": {error}" if error else ""
+        raise UsageError(f"{head}: the run stopped before writing results (manifest.json status "
+                         f"'stopped'{why})\nFix that and run it again (satcore run {spec}); the report is "
+                         "written at the end of the run.")
+    if status == "running":
+        raise UsageError(f"{head}: the run has not finished (manifest.json status 'running'): it is still "
+                         f"going or was killed; continue it with `satcore run {spec} --resume`")
+    raise UsageError(f"{head}, although manifest.json says status {status!r}: it was moved or deleted; "
+                     f"run again with `satcore run {spec} --overwrite`")
+
+
 def build_report(run_dir: str | Path) -> Path:
     """(Re)build ``report.html`` from the files in a run folder."""
     import matplotlib
@@ -231,11 +268,13 @@ def build_report(run_dir: str | Path) -> Path:
     import pandas as pd
 
     run_dir = Path(run_dir)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = _read_run(run_dir)
     metrics = (json.loads((run_dir / "metrics.json").read_text())
                if (run_dir / "metrics.json").exists() else None)
     results = pd.read_parquet(run_dir / "results.parquet")
-    errors = [json.loads(x) for x in (run_dir / "errors.jsonl").read_text().splitlines() if x.strip()]
+    errors_path = run_dir / "errors.jsonl"
+    errors = ([json.loads(x) for x in errors_path.read_text().splitlines() if x.strip()]
+              if errors_path.exists() else [])
     steps = manifest["spec"]["steps"]
     bins = manifest["spec"].get("evaluate", {}).get("bins", 1000)
     det_ids = list((metrics or {}).get("steps", {})) or [s["id"] for s in steps]

@@ -157,19 +157,32 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Set values by dotted path; inside ``steps`` a segment is a step id (or an index)."""
+    return _apply_overrides(data, overrides)[0]
+
+
+def _apply_overrides(data: dict[str, Any],
+                     overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[Loc, str]]:
+    """:func:`apply_overrides`, also returning where each override landed and how to name it.
+
+    The second value maps e.g. ``("steps", 1, "threshold")`` to ``--set steps.change.threshold=0.4``.
+    """
     data = copy.deepcopy(data)
+    where: dict[Loc, str] = {}
     for dotted, value in overrides.items():
         parts = dotted.split(".")
         cur: Any = data
+        loc: list[Any] = []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(cur, list):
-                idx = _list_index(cur, part, dotted)
+                idx = _list_index(cur, part, dotted) % len(cur)
+                loc.append(idx)
                 if last:
                     cur[idx] = value
                 else:
                     cur = cur[idx]
             elif isinstance(cur, dict):
+                loc.append(part)
                 if last:
                     cur[part] = value
                 else:
@@ -178,7 +191,12 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
                     cur = cur[part]
             else:
                 raise SpecError(f"--set {dotted}: {'.'.join(parts[:i])} is not a mapping")
-    return data
+        key = tuple(loc)
+        for old in [k for k in where if k[:len(key)] == key]:  # replaced by this one
+            del where[old]
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        where[key] = f"--set {dotted}={shown}"
+    return data, where
 
 
 def _list_index(seq: list[Any], part: str, dotted: str) -> int:
@@ -199,13 +217,19 @@ def _list_index(seq: list[Any], part: str, dotted: str) -> int:
 # ------------------------------------------------------------------------------------------ validation
 
 class _Problems:
-    def __init__(self, filename: str, lines: dict[Loc, int]) -> None:
+    def __init__(self, filename: str, lines: dict[Loc, int],
+                 overridden: dict[Loc, str] | None = None) -> None:
         self.filename = filename
         self.lines = lines
+        self.overridden = overridden or {}
         self.items: list[str] = []
 
     def where(self, loc: Loc) -> str:
+        """``file:line`` of the key, or the ``--set`` that gave it its value (the file holds the old one)."""
         probe = tuple(loc)
+        for n in range(len(probe), 0, -1):
+            if probe[:n] in self.overridden:
+                return self.overridden[probe[:n]] + ":"
         while probe and probe not in self.lines:
             probe = probe[:-1]
         line = self.lines.get(probe)
@@ -215,24 +239,130 @@ class _Problems:
         path = format_loc(loc)
         self.items.append(f"{self.where(loc)} {path}: {msg}" if path else f"{self.where(loc)}: {msg}")
 
-    def add_validation(self, err: ValidationError, prefix: Loc, model: type[BaseModel] | None) -> None:
-        merged: dict[Loc, list[Any]] = {}
-        for e in err.errors(include_url=False):
-            raw = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
-            # a value checked against a union gets one error per member, located at the member's tag
-            # (`threshold.float`, `threshold.literal['otsu']`): report them as one problem
-            if raw and isinstance(raw[-1], str) and _is_union_tag(raw[-1]) and e["type"] != "extra_forbidden":
-                merged.setdefault((*prefix, *raw[:-1]), []).append(e)
-                continue
-            self.add((*prefix, *raw), describe_error(e, model, tuple(e["loc"])))
-        for loc, errs in merged.items():
-            if len(errs) == 1:
-                self.add(loc, describe_error(errs[0], model, tuple(errs[0]["loc"])))
-                continue
-            wanted = [_expectation(e) for e in errs]
-            got = errs[0].get("input")
-            shown = f"a {type(got).__name__}" if isinstance(got, (dict, list)) else repr(got)
-            self.add(loc, f"expected {' or '.join(dict.fromkeys(wanted))}, got {shown}")
+    def add_validation(self, err: ValidationError, prefix: Loc, model: type[BaseModel] | None,
+                       data: Any = None) -> None:
+        """Add pydantic's errors for ``data`` (validated against ``model``), located under ``prefix``.
+
+        ``data`` (the validated input) tells keys from union members in error locations and picks the union
+        member whose type the value has (see :func:`_describe_errors`).
+        """
+        entries = [(tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))), e)
+                   for e in err.errors(include_url=False)]
+        for loc, msg in _describe_errors(entries, data, model):
+            self.add((*prefix, *loc), msg)
+
+
+_MISSING: Any = object()
+
+
+def _describe_errors(entries: list[tuple[Loc, Any]], data: Any,
+                     model: type[BaseModel] | None) -> list[tuple[Loc, str]]:
+    """One message per problem from pydantic's errors, with union members resolved.
+
+    A value checked against a union gets errors from every member, located under the member's tag
+    (``threshold.float``, ``threshold.OptimiseThreshold.optimise``). Those are grouped by the union's location
+    and :func:`_describe_union` keeps what concerns the member the user meant; the tags never show.
+    """
+    out: list[tuple[Loc, str]] = []
+    groups: dict[Loc, dict[Any, list[tuple[Loc, Any]]]] = {}
+    order: list[tuple[str, Any]] = []
+    for loc, e in entries:
+        k = _union_tag_index(loc, data, e)
+        if k is None:
+            order.append(("one", (loc, describe_error(e, model, loc))))
+            continue
+        where = loc[:k]
+        if where not in groups:
+            groups[where] = {}
+            order.append(("union", where))
+        groups[where].setdefault(loc[k], []).append(((*where, *loc[k + 1:]), e))
+    for what, x in order:
+        if what == "one":
+            out.append(x)
+        else:
+            out.extend(_describe_union(x, groups[x], data, model))
+    return out
+
+
+#: errors saying the value has the wrong type for a union member (not a wrong value of the right type)
+_TYPE_ERRORS = {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "bool_parsing",
+                "bool_type", "string_type", "dict_type", "model_type", "model_attributes_type", "list_type",
+                "tuple_type", "set_type", "none_required", "is_instance_of", "dataclass_type"}
+
+
+def _describe_union(where: Loc, members: dict[Any, list[tuple[Loc, Any]]], data: Any,
+                    model: type[BaseModel] | None) -> list[tuple[Loc, str]]:
+    """The problems of one value checked against a union (``members``: tag → errors with the tag removed).
+
+    Members of the value's own kind (a mapping → the model members, a number or string → the scalar ones,
+    a list → list members) are kept; if one of them got past the type check (its errors lie deeper), its
+    errors are the problems (``threshold.optimise: expected 'f1' or …``), not the other members' type
+    mismatches. Otherwise the expectations become one problem, ``expected 'otsu' or a number, got 'high'``,
+    listing every member when the value's type fits none.
+    """
+    value = _lookup(data, where)
+    kind = None if value is _MISSING else _value_kind(value)
+    fitting = {t: es for t, es in members.items() if _tag_kind(t) in (kind, None)} if kind else {}
+    kept = fitting or members
+    deep = {t: es for t, es in kept.items() if any(len(loc) > len(where) for loc, _ in es)}
+    if deep:
+        tag = min(deep, key=lambda t: len(deep[t]))  # the member the value came closest to
+        return _describe_errors(deep[tag], data, model)
+    errs = [e for es in kept.values() for _, e in es]
+    if all(e["type"] in _TYPE_ERRORS for e in errs):
+        errs = [e for es in members.values() for _, e in es]
+    if len(errs) == 1:
+        return [(where, describe_error(errs[0], model, where))]
+    wanted = [_expectation(e) for e in errs]
+    got = value if value is not _MISSING else errs[0].get("input")
+    shown = f"a {type(got).__name__}" if isinstance(got, (dict, list)) else repr(got)
+    return [(where, f"expected {' or '.join(dict.fromkeys(wanted))}, got {shown}")]
+
+
+def _lookup(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        in_list = isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data)
+        if not (in_list or (isinstance(data, dict) and part in data)):
+            return _MISSING
+        data = data[part]
+    return data
+
+
+def _union_tag_index(loc: Loc, data: Any, e: Any) -> int | None:
+    """Where the first union-member tag is in ``loc`` (``None``: none); keys present in ``data`` are keys."""
+    cur, known = data, data is not None
+    for i, seg in enumerate(loc):
+        if known and isinstance(cur, dict) and seg in cur:
+            cur = cur[seg]
+            continue
+        if known and isinstance(cur, list) and isinstance(seg, int) and -len(cur) <= seg < len(cur):
+            cur = cur[seg]
+            continue
+        known = False
+        # an unknown or missing key at the end is the key itself, whatever it looks like
+        if (isinstance(seg, str) and _is_union_tag(seg)
+                and not (i == len(loc) - 1 and e["type"] in ("extra_forbidden", "missing"))):
+            return i
+    return None
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "mapping"
+    return "sequence" if isinstance(value, (list, tuple)) else "scalar"
+
+
+def _tag_kind(tag: Any) -> str | None:
+    """What kind of value a union member takes (``None``: cannot tell, e.g. a nested union)."""
+    tag = str(tag)
+    if tag.startswith(("list[", "tuple[", "set[", "frozenset[", "generator[")):
+        return "sequence"
+    if tag.startswith(("dict[", "model-fields", "typed-dict", "dataclass")) or (
+            tag[:1].isupper() and tag.isidentifier()):
+        return "mapping"
+    if tag.startswith(("union[", "nullable[", "default[", "json-or-python[", "lax-or-strict[")):
+        return None
+    return "scalar"
 
 
 _UNION_SCALARS = ("str", "int", "float", "bool", "none")
@@ -313,18 +443,23 @@ def _validate_params(cls: type[Component], data: dict[str, Any], base_dir: Path,
     try:
         return cls.params_model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
-        problems.add_validation(err, loc, cls.params_model)
+        problems.add_validation(err, loc, cls.params_model, data)
         return None
 
 
 def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | None = None,
-                   pm: SatcorePluginManager | None = None) -> Pipeline:
-    """Validate spec data into a :class:`Pipeline`; raise :class:`SpecError` listing every problem."""
+                   pm: SatcorePluginManager | None = None,
+                   overridden: dict[Loc, str] | None = None) -> Pipeline:
+    """Validate spec data into a :class:`Pipeline`; raise :class:`SpecError` listing every problem.
+
+    ``overridden`` maps the locations that ``--set`` overrides wrote to how to name them, so problems there
+    are blamed on the override rather than on the file's line (which holds the value it replaced).
+    """
     from satcore.plugins import get_plugin_manager
 
     pm = pm or get_plugin_manager()
     filename = str(path) if path else "<spec>"
-    problems = _Problems(filename, lines or {})
+    problems = _Problems(filename, lines or {}, overridden)
     base_dir = path.parent if path else Path.cwd()
     if not isinstance(data, dict):
         raise SpecError(f"{filename}: expected a mapping with version, source, steps and output; got "
@@ -338,7 +473,7 @@ def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | 
     try:
         spec = PipelineSpec.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
-        problems.add_validation(err, (), PipelineSpec)
+        problems.add_validation(err, (), PipelineSpec, data)
 
     # the source
     src_cls: Any = None
@@ -358,6 +493,7 @@ def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | 
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     produced: dict[str, tuple[str, ...]] = {"source": tuple(src_cls.produces) if src_cls else ()}
     order: list[str] = []
+    unknown: set[str] = set()  # steps of an unknown type: what they produce is unknown, not nothing
     for i, raw in enumerate(raw_steps):
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             continue  # PipelineSpec already reported it
@@ -369,16 +505,21 @@ def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | 
         except UnknownComponentError as exc:
             problems.add(("steps", i, "type"), str(exc))
             produced[step_id] = ()
+            unknown.add(step_id)
             order.append(step_id)
             continue
         # the input chain
         inp = raw.get("input")
         needs = set(cls.consumes)
+        prev = order[-1] if order else None
         if inp is None:
-            prev = order[-1] if order else None
             inp = (prev if prev is not None and needs and needs <= set(produced.get(prev, ()))
                    else "source")
-        if inp not in produced:
+        # fed by a step of unknown type (explicitly, or by default when the previous one is): its error says
+        # it all, and a "produces nothing" here would be a follow-on of the typo
+        if inp in unknown or (raw.get("input") is None and prev in unknown):
+            pass
+        elif inp not in produced:
             later = [s.get("id") or s.get("type") for s in raw_steps[i + 1:] if isinstance(s, dict)]
             why = "is defined after this step" if inp in later else "does not exist"
             problems.add(("steps", i, "input"), f"input {inp!r} {why}; use `source` or one of: "
@@ -425,11 +566,12 @@ def load_pipeline(spec: str | os.PathLike[str] | Mapping[str, Any],
         if not path.exists():
             raise SpecError(f"{spec}: spec file does not exist")
         data, lines = load_yaml(path.read_text(encoding="utf-8"), str(Path(spec)))
+    overridden: dict[Loc, str] = {}
     if overrides:
         if not isinstance(data, dict):
             raise SpecError(f"{spec}: expected a mapping")
-        data = apply_overrides(data, overrides)
-    pipeline = build_pipeline(data, path, lines, pm)
+        data, overridden = _apply_overrides(data, overrides)
+    pipeline = build_pipeline(data, path, lines, pm, overridden)
     if path is not None:
         # keep the name the user typed in messages, the absolute one for paths
         pipeline.path = path

@@ -168,3 +168,52 @@ def test_a_stopped_run_keeps_its_finished_rows(tmp_path, h, pm):
     with pytest.raises(RunStopped, match="could not be read"):
         satcore.run(d, progress=False, pm=pm)
     assert sorted(_ids_in(sorted((tmp_path / "out" / "parts").glob("part-*.parquet")))) == sorted(ids[:8])
+
+
+def test_only_a_folder_of_a_run_that_processed_no_items_is_reused(tmp_path):
+    """A stopped run's manifest and run.log (and empty fitted/, parts/) are reused by a plain run.
+
+    Results, fitted state, a run still going, or files satcore did not write keep the folder refused.
+    """
+    from satcore.engine.runner import prepare_output
+    from satcore.errors import UsageError
+
+    def folder(name, status="stopped", **files):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "manifest.json").write_text(json.dumps({"status": status, "error": "weights missing\nmore"}))
+        (out / "run.log").write_text("old log\n")
+        for rel, text in files.items():
+            p = out / rel.replace("__", "/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if text is not None:
+                p.write_text(text)
+        return out
+
+    out = folder("setup")
+    (out / "fitted").mkdir()
+    (out / "parts").mkdir()
+    (out / ".manifest.json.tmp").write_text("{")
+    note = prepare_output(out, False, False, "h")
+    assert note == f"reusing output folder {out}: it held only an earlier run that processed no items " \
+                   "(status 'stopped': weights missing)"
+    assert list(out.iterdir()) == []
+    assert prepare_output(tmp_path / "new", False, False, "h") is None
+    refused = [
+        folder("results", **{"parts__part-0001-000001.parquet": "x"}),
+        folder("table", **{"results.parquet": "x"}),
+        folder("maps", **{"maps__a.tif": "x"}),
+        folder("fitted", **{"fitted__change.json": "{}"}),  # a fit that finished: --resume reuses it
+        folder("running", status="running"),
+        folder("complete", status="complete"),
+        folder("foreign", **{"notes.txt": "mine"}),
+    ]
+    (tmp_path / "counted").mkdir()
+    (tmp_path / "counted" / "manifest.json").write_text(json.dumps({"status": "stopped",
+                                                                    "items": {"ok": 3, "total": 3}}))
+    refused.append(tmp_path / "counted")
+    for out in refused:
+        before = sorted(p.name for p in out.rglob("*"))
+        with pytest.raises(UsageError, match="is not empty; add --resume"):
+            prepare_output(out, False, False, "h")
+        assert sorted(p.name for p in out.rglob("*")) == before

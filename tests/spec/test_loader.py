@@ -387,3 +387,128 @@ def test_union_value_error_is_one_problem(tmp_path, levir_dir):
     with pytest.raises(SpecError) as exc:
         load_pipeline(spec)
     assert exc.value.problems == [f"{spec}:4 steps[0].threshold: expected 'otsu' or a number, got 'high'"]
+
+
+@pytest.fixture
+def union_pm(pm, h):
+    """``test-diff`` plus ``union-detector``, whose params hold unions of a number and a model."""
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from satcore.components import Detector, DetectorParams
+
+    class Optimise(BaseModel):
+        """Pick the threshold on the train split."""
+
+        model_config = ConfigDict(extra="forbid")
+        optimise: Literal["f1", "accuracy"] = Field("f1", description="Metric.")
+
+    class UnionParams(DetectorParams):
+        """Params with unions."""
+
+        threshold: float | Optimise = Field(0.5, description="A number or {optimise: metric}.")
+        cutoff: Annotated[float, Field(gt=0)] | Optimise = Field(0.5, description="Positive, or optimised.")
+        rules: list[Optimise] | Optimise | None = Field(None, description="One rule or several.")
+        weights: dict[str, float] = Field(default_factory=dict, description="Per band.")
+
+    class UnionDetector(Detector):
+        """Detector whose params are unions."""
+
+        name = "union-detector"
+        params_model = UnionParams
+
+    pm.register_plugin(h.plugin_module("fake_union", satcore_register_detectors=[UnionDetector]), "union")
+    return pm
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # a mapping: the model member's problem only, no "expected a number, got a dict", no class name
+        ("threshold: {optimise: f2}", "steps[0].threshold.optimise: expected 'f1' or 'accuracy', got 'f2'"),
+        ("threshold: {optimse: f1}", "steps[0].threshold.optimse: unknown key — did you mean 'optimise'?"),
+        # a number out of range: the number member's problem only
+        ("cutoff: -1", "steps[0].cutoff: expected greater than 0, got -1"),
+        # a value of a type no member takes: every member, once
+        ("threshold: high", "steps[0].threshold: expected a number or a mapping, got 'high'"),
+        ("threshold: [1]", "steps[0].threshold: expected a number or a mapping, got a list"),
+        # a list: the list member, its items located by index
+        ("rules: [{optimise: f2}]", "steps[0].rules[0].optimise: expected 'f1' or 'accuracy', got 'f2'"),
+        ("rules: {optimise: f2}", "steps[0].rules.optimise: expected 'f1' or 'accuracy', got 'f2'"),
+        # a key that looks like a class name is still a key
+        ("weights: {B04: x}", "steps[0].weights.B04: expected a valid number, unable to parse string as a "
+                              "number, got 'x'"),
+    ],
+)
+def test_union_errors_keep_the_member_the_value_fits(tmp_path, union_pm, data_root, value, expected):
+    spec = _write(tmp_path, f"""
+        version: 1
+        source: {{type: folder-pairs, root: data}}
+        steps:
+          - type: union-detector
+            {value}
+        output: {{dir: out}}
+        """)
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, pm=union_pm)
+    assert ei.value.problems == [f"{spec}:5 {expected}"]
+
+
+def test_a_set_override_is_blamed_for_its_value_not_the_file_line(tmp_path, union_pm, data_root):
+    spec = _write(tmp_path, """
+        version: 1
+        source: {type: folder-pairs, root: data}
+        steps:
+          - {id: change, type: union-detector, threshold: {optimise: f1}}
+          - {id: other, type: test-diff, threshold: -1}
+        output: {dir: out}
+        """)
+    ov = parse_overrides(["steps.change.threshold.optimise=f2", "steps.change.cutoff=0.3"])
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, ov, pm=union_pm)
+    assert ei.value.problems == [
+        "--set steps.change.threshold.optimise=f2: steps[0].threshold.optimise: expected 'f1' or 'accuracy', "
+        "got 'f2'",
+        f"{spec}:5 steps[1].threshold: expected greater than 0, got -1",  # from the file: its line
+    ]
+    # a mapping given by --set: problems inside it are the override's; a later --set of the same key wins
+    ov = parse_overrides(["steps.other.threshold=0.1", "steps.change.threshold=0.2",
+                          "steps.change.threshold={optimse: f1}"])
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, ov, pm=union_pm)
+    assert ei.value.problems == [
+        '--set steps.change.threshold={"optimse": "f1"}: steps[0].threshold.optimse: unknown key — did you '
+        "mean 'optimise'?"
+    ]
+    assert str(ei.value).startswith(f"{spec}: --set steps.change.threshold=")
+
+
+def test_a_step_of_unknown_type_brings_no_follow_on_chain_errors(tmp_path, pm, data_root, h):
+    from typing import ClassVar
+
+    from satcore.components import Detector
+
+    class ProbsDetector(Detector):
+        """Needs class probabilities."""
+
+        name = "needs-probs"
+        consumes: ClassVar[tuple[str, ...]] = ("probabilities",)
+
+    pm.register_plugin(h.plugin_module("fake_needs", satcore_register_detectors=[ProbsDetector]), "needs")
+    spec = _write(tmp_path, """
+        version: 1
+        source: {type: folder-pairs, root: data}
+        steps:
+          - {id: probs, type: makes-prob}
+          - {id: again, type: needs-probs}
+          - {id: change, type: needs-probs, input: probs}
+          - {id: last, type: needs-probs, input: source}
+        output: {dir: out}
+        """)
+    with pytest.raises(SpecError) as ei:
+        load_pipeline(spec, pm=pm)
+    # the typo, and the one step fed by a known step (the source) that lacks probabilities; before, `again`
+    # (input by default the previous step) and `change` (input: probs) each had a bogus 'produces nothing'
+    assert [p.split(" ", 2)[1] for p in ei.value.problems] == ["steps[0].type:", "steps[3].input:"]
+    assert "unknown step type 'makes-prob'" in ei.value.problems[0]
