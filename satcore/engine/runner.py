@@ -465,8 +465,7 @@ class Engine:
                 t = time.perf_counter()
                 records, labels, groups = collected[rs.id]
                 if not records:
-                    raise RunStopped(f"step {rs.id!r} needs labelled training items to fit, and none could "
-                                     "be read (check the labels and evaluate.split)")
+                    raise RunStopped(self._nothing_to_fit(rs.id))
                 summary = comp.fit(records, np.asarray(labels, dtype=int), np.asarray(groups))
                 comp.save_state(comp.state_path())
                 self.fit_summaries[rs.id] = {"items": len(records), "changed": int(np.sum(labels)),
@@ -520,8 +519,11 @@ class Engine:
                     groups.append(group_of(items[i]))
 
         bar = self._bar(len(train), f"fit {', '.join(sorted(ids))}")
+        self.fit_counts = {"train": len(train), "read": 0, "labelled": 0}
         for refs, loaded in self.iter_loaded(batches):
             items = [x for x in loaded if isinstance(x, Item) and x.image_label is not None]
+            self.fit_counts["read"] += sum(isinstance(x, Item) for x in loaded)
+            self.fit_counts["labelled"] += len(items)
             if items:
                 consume(items)
             if aug is not None:
@@ -540,6 +542,22 @@ class Engine:
             bar.update(len(refs))
         bar.close()
         return collected
+
+    def _nothing_to_fit(self, step_id: str) -> str:
+        """Why a fittable step got no training records, and what to change."""
+        c = getattr(self, "fit_counts", {"train": 0, "read": 0, "labelled": 0})
+        head = f"step {step_id!r} needs labelled training items to fit, but "
+        if c["train"] == 0:
+            why = "the train split is empty (evaluate.split left every item on the test side)"
+        elif c["read"] == 0:
+            why = f"none of the {c['train']} training items could be read (see errors.jsonl and run.log)"
+        elif c["labelled"] == 0:
+            why = (f"none of the {c['read']} training items read has a label: check that the source finds "
+                   "the label files (folder-pairs: `<root>/label/`, and its `labels:` setting)")
+        else:
+            why = f"every one of the {c['labelled']} labelled training items failed in an upstream step"
+        return (head + why + ". A step that needs no fit (e.g. probability-delta with a fixed `threshold:`) "
+                "runs without labels.")
 
     def _bar(self, total: int, desc: str, unit: str = "item") -> Any:
         from tqdm.auto import tqdm

@@ -422,6 +422,8 @@ def describe_error(e: Any, model: type[BaseModel] | None, loc: Loc) -> str:
         return f"unknown key{hint}" + (f" (allowed: {', '.join(allowed)})" if allowed and not close else "")
     if typ == "missing":
         return "required key is missing"
+    if typ == "value_error":  # a validator's own sentence says what is wrong and what to do
+        return str(e["msg"]).removeprefix("Value error, ")
     msg = e["msg"]
     msg = msg[0].lower() + msg[1:] if msg else msg
     msg = msg.replace("input should be", "expected")

@@ -393,3 +393,26 @@ def test_fittable_steps_share_one_pass_and_chained_ones_wait(tmp_path: Path) -> 
     assert FitADetector.fitted_items == {"a1": 2 * len(train), "a2": 2 * len(train)}
     # b's training records were made by the fitted a1
     assert FitBDetector.upstream_scores and set(FitBDetector.upstream_scores) == {1.0}
+
+
+def test_nothing_to_fit_says_why(tmp_path: Path) -> None:
+    """No labels read → the stop names the cause and the way out, not a generic "check the labels"."""
+    import shutil
+
+    from satcore.engine import run_pipeline
+    from satcore.errors import RunStopped
+
+    data = tmp_path / "data"
+    make_tiles(data)
+    shutil.rmtree(data / "label")
+    spec = {"version": 1, "source": {"type": "folder-pairs", "root": str(data), "labels": "optional"},
+            "steps": [{"id": "rec", "type": "recording"}],
+            "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 0},
+            "output": {"dir": str(tmp_path / "run"), "maps": False, "report": False},
+            "execution": {"batch_size": 4, "loader_workers": 0}}
+    with pytest.raises(RunStopped) as ei:
+        run_pipeline(spec, pm=recording_pm(), progress=False)
+    msg = str(ei.value)
+    assert "step 'rec' needs labelled training items to fit, but none of the" in msg
+    assert "training items read has a label" in msg and "`<root>/label/`" in msg
+    assert "fixed `threshold:`" in msg

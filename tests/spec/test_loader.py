@@ -176,7 +176,7 @@ def test_paths_are_relative_to_the_spec_file(tmp_path, pm, data_root, monkeypatc
         "p2.yaml",
     )
     with pytest.raises(
-        SpecError, match=rf"p2\.yaml:2 source\.root: value error, folder {tmp_path}/nodata does not"
+        SpecError, match=rf"p2\.yaml:2 source\.root: folder {tmp_path}/nodata does not"
     ):
         load_pipeline(spec2, pm=pm)
 

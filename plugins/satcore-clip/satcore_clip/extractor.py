@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from satcore.components import Batch, Extractor, Params
 from satcore.errors import ComponentError, MissingDependencyError, MissingWeightsError, SpecError
@@ -34,6 +34,7 @@ class ClipZeroShotParams(Params):
     )
     architecture: str | None = Field(
         None,
+        validate_default=True,
         description="open_clip architecture when `model` is a bare checkpoint "
         "path (aliases carry their own).",
     )
@@ -104,19 +105,21 @@ class ClipZeroShotParams(Params):
     def _weights_spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
         return None if v is None else _spec_relative(v, info)
 
-    @model_validator(mode="after")
-    def _path_has_architecture(self) -> ClipZeroShotParams:
+    @field_validator("architecture")
+    @classmethod
+    def _path_has_architecture(cls, v: str | None, info: ValidationInfo) -> str | None:
         from satcore.registry import get_registry
 
-        if self.model in get_registry().models:
-            return self
-        if not self.architecture and not Path(self.model).expanduser().is_dir():
+        model = info.data.get("model")
+        if v or model is None or model in get_registry().models:
+            return v
+        if not Path(model).expanduser().is_dir():
             raise ValueError(
-                f"model {self.model!r} is a checkpoint path, not an alias: add `architecture:` (its "
+                f"model {model!r} is a checkpoint path, not an alias: add `architecture:` (its "
                 "open_clip name, e.g. ViT-B-32-quickgelu for OpenAI-initialised weights), or register it as "
                 "an alias with its architecture and loading settings (docs/models.md)"
             )
-        return self
+        return v
 
 
 def _spec_relative(value: str, info: ValidationInfo) -> str:
