@@ -172,20 +172,31 @@ def models(as_json: bool) -> None:
     from satcore.registry import get_registry
 
     reg = get_registry()
-    rows = []
-    for alias, entry in sorted(reg.models.items()):
+
+    def where(alias: str) -> str | None:
         try:
             found = reg.resolve(alias)
-            where: str | None = f"{found.source}: {found.path}"
         except MissingWeightsError:
-            where = None
+            return None
+        return f"{found.source}: {found.path}"
+
+    rows = []
+    for alias, entry in sorted(reg.models.items()):
+        at = where(alias)
+        # weights loaded first, under another alias (GeoRSCLIP over OpenAI's): usable only when both are here
+        base = (entry.get("load") or {}).get("base") if isinstance(entry.get("load"), dict) else None
+        base_present = where(base) is not None if base else None
         rows.append({"alias": alias, "family": entry.get("family"), "licence": entry.get("licence"),
-                     "present": where is not None, "where": where, "defined_by": reg.origins.get(alias)})
+                     "present": at is not None, "where": at, "base": base, "base_present": base_present,
+                     "ready": at is not None and base_present is not False,
+                     "defined_by": reg.origins.get(alias)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
         mark = "present" if r["present"] else "missing"
+        if r["present"] and r["base_present"] is False:
+            mark = f"present, but its base {r['base']} is missing"
         click.echo(f"{r['alias']:24} {str(r['family']):12} {str(r['licence'])[:28]:28} {mark}"
                    + (f"  ({r['where']})" if r["where"] else ""))
     from satcore.registry import models_dir

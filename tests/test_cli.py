@@ -327,3 +327,34 @@ def test_run_summary_lists_only_files_written_and_notes_missing_maps(tmp_path, h
     code, out, err = run_cli([*args, "--output", str(tmp_path / "o4")], capsys)
     assert code == 0 and err == ""
     assert f"INFO satcore: {note}" in (tmp_path / "o4" / "run.log").read_text()
+
+
+def test_models_marks_an_alias_whose_base_weights_are_missing(tmp_path, monkeypatch, capsys):
+    from satcore.registry import get_registry
+
+    reg = tmp_path / "registry.yaml"
+    reg.write_text(yaml.safe_dump({"models": {
+        "base-m": {"family": "open_clip", "filename": "w.pt"},
+        "over-m": {"family": "open_clip", "filename": "o.pt", "load": {"strict": False, "base": "base-m"}}}}))
+    monkeypatch.setenv("SATCORE_REGISTRY", str(reg))
+    monkeypatch.setenv("SATCORE_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    (tmp_path / "models" / "over-m").mkdir(parents=True)
+    (tmp_path / "models" / "over-m" / "o.pt").write_bytes(b"w")
+    get_registry(refresh=True)
+    try:
+        code, out, _ = run_cli(["models", "--json"], capsys)
+        rows = {r["alias"]: r for r in json.loads(out)}
+        assert code == 0
+        over = rows["over-m"]
+        assert over["present"] and over["base_present"] is False and not over["ready"]
+        assert rows["base-m"]["base"] is None and not rows["base-m"]["ready"]
+        code, out, _ = run_cli(["models"], capsys)
+        assert "present, but its base base-m is missing" in out
+        (tmp_path / "models" / "base-m").mkdir()
+        (tmp_path / "models" / "base-m" / "w.pt").write_bytes(b"w")
+        rows = {r["alias"]: r for r in json.loads(run_cli(["models", "--json"], capsys)[1])}
+        assert rows["over-m"]["ready"] and rows["base-m"]["ready"]
+    finally:
+        monkeypatch.undo()
+        get_registry(refresh=True)
