@@ -88,7 +88,9 @@ def _print_metrics(metrics: dict[str, Any] | None) -> None:
               help="Override a spec value by dotted path; steps by id: --set steps.change.threshold=0.4")
 @click.option("--resume", is_flag=True, help="Continue the run in output.dir: finished items are skipped.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in output.dir.")
-@click.option("--output", "output_dir", type=click.Path(file_okay=False), help="Override output.dir.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False),
+              help="Override output.dir (a relative path is taken from the current directory; output.dir in "
+              "the spec or in --set is relative to the spec file).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_dir: str | None,
         quiet: bool) -> None:
