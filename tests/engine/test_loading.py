@@ -16,7 +16,7 @@ def _busy(seconds: float) -> None:
     """Pure Python, holding the GIL as rasterio's wrappers do for tiny files, and slower off the main thread
     (two threads doing this fight over the GIL: small chips read at 0.5-0.7x the serial rate in threads)."""
     if threading.current_thread() is not threading.main_thread():
-        seconds *= 2.5
+        seconds *= 4  # two threads: half the serial rate, well clear of THREADS_WIN under load
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
