@@ -132,12 +132,39 @@ def image_metrics(y_true: np.ndarray, y_pred: np.ndarray, threshold: float | Non
     return out
 
 
-def _percentiles(vals: np.ndarray) -> list[float] | None:
-    vals = vals[np.isfinite(vals)]
-    if vals.size < 10:
-        return None
+MIN_DEFINED_RESAMPLES = 10
+
+
+def item_weights(seed: int, key: str, n_boot: int) -> np.ndarray:
+    """An item's Poisson(1) weight in each of ``n_boot`` resamples, drawn from ``(seed, key)`` alone."""
+    import zlib
+
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
+    return rng.poisson(1.0, n_boot).astype(np.float64)
+
+
+def _nan_if_none(v: float | None) -> float:
+    # not ``v or nan``: an AUC (or any metric) of exactly 0.0 is defined
+    return np.nan if v is None else v
+
+
+def _percentiles(vals: np.ndarray) -> tuple[list[float] | None, str | None]:
+    """The 2.5th and 97.5th percentiles over the resamples where the metric is defined (finite)."""
+    n_all, vals = vals.size, vals[np.isfinite(vals)]
+    if vals.size < MIN_DEFINED_RESAMPLES:
+        return None, f"defined in {vals.size} of {n_all} resamples (fewer than {MIN_DEFINED_RESAMPLES})"
     lo, hi = np.percentile(vals, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    return [float(lo), float(hi)], None
+
+
+def _intervals(metrics: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``{key: [lo, hi]}``, with ``key: None`` and ``key_reason`` where there is no interval."""
+    out: dict[str, Any] = {}
+    for key, vals in metrics.items():
+        out[key], why = _percentiles(vals)
+        if why:
+            out[f"{key}_reason"] = why
+    return out
 
 
 class ItemBootstrap:
@@ -147,6 +174,10 @@ class ItemBootstrap:
     replacement), so memory is ``resamples × (4 + 4 + 2·bins)`` numbers whatever the number of items. An
     item's weights come from ``(seed, item_id)``, so the intervals do not depend on the order items arrive
     in (a resumed run gives the same intervals as an uninterrupted one).
+
+    A resample where a metric is undefined (e.g. no positive prediction for precision, one class only for
+    AUC) is left out of that metric's interval; with fewer than ``MIN_DEFINED_RESAMPLES`` defined resamples
+    the interval is ``None`` with a ``<metric>_reason``.
     """
 
     def __init__(self, n_boot: int, seed: int) -> None:
@@ -159,11 +190,8 @@ class ItemBootstrap:
         self.image: np.ndarray | None = None
 
     def weights(self, key: str) -> np.ndarray:
-        """The item's weight in each resample."""
-        import zlib
-
-        rng = np.random.default_rng([self.seed, zlib.crc32(key.encode("utf-8"))])
-        return rng.poisson(1.0, self.n_boot).astype(np.float64)
+        """The item's weight in each resample (:func:`item_weights`)."""
+        return item_weights(self.seed, key, self.n_boot)
 
     def add(self, key: str, counts: Any = None, hist: tuple[np.ndarray, np.ndarray] | None = None,
             image: tuple[int, int] | None = None) -> None:
@@ -202,22 +230,22 @@ class ItemBootstrap:
                 nn = tp + fp + fn + tn
                 po = (tp + tn) / nn
                 pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (nn * nn)
-                out["pixel"] = {k: _percentiles(v) for k, v in {
+                out["pixel"] = _intervals({
                     "f1": 2 * tp / (2 * tp + fp + fn), "iou": tp / (tp + fp + fn),
                     "precision": tp / (tp + fp), "recall": tp / (tp + fn),
-                    "kappa": (po - pe) / (1 - pe)}.items()}
+                    "kappa": (po - pe) / (1 - pe)})
             if self.pos is not None and self.neg is not None:
-                aucs = np.array([auc_from_hist(self.pos[b], self.neg[b])[0] or np.nan
+                aucs = np.array([_nan_if_none(auc_from_hist(self.pos[b], self.neg[b])[0])
                                  for b in range(self.n_boot)])
-                out.setdefault("pixel", {})["auc"] = _percentiles(aucs)
+                out.setdefault("pixel", {}).update(_intervals({"auc": aucs}))
             if self.image is not None:
                 tp, fp, fn, tn = self.image.T
-                out["image"] = {
-                    "accuracy": _percentiles((tp + tn) / (tp + fp + fn + tn)),
-                    "precision": _percentiles(tp / (tp + fp)),
-                    "recall": _percentiles(tp / (tp + fn)),
-                    "f1": _percentiles(2 * tp / (2 * tp + fp + fn)),
-                }
+                out["image"] = _intervals({
+                    "accuracy": (tp + tn) / (tp + fp + fn + tn),
+                    "precision": tp / (tp + fp),
+                    "recall": tp / (tp + fn),
+                    "f1": 2 * tp / (2 * tp + fp + fn),
+                })
         out["resamples"] = self.n_boot
         out["unit"] = "items"
         out["method"] = "poisson"
@@ -242,7 +270,8 @@ def bootstrap_ci(
         seed: RNG seed.
         keys: item ids (default: the item's position).
     """
-    n = len(counts) if counts is not None else len(image[0]) if image is not None else 0
+    n = (len(counts) if counts is not None else len(hists[0]) if hists is not None
+         else len(image[0]) if image is not None else 0)
     boot = ItemBootstrap(n_boot, seed)
     for i in range(n):
         boot.add(keys[i] if keys is not None else str(i),

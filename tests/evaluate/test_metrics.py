@@ -154,3 +154,36 @@ def test_streaming_bootstrap_is_order_free_and_constant_memory():
     # each resample's weights average 1 per item (a bootstrap over items)
     w = np.stack([boot.weights(k) for k in ids])
     assert abs(w.mean() - 1) < 0.05
+
+
+def test_bootstrap_auc_of_zero_is_an_interval_not_undefined():
+    """Fully inverted scores: pooled AUC 0.0 and every resample's AUC 0.0, a defined value (it was None)."""
+    from satcore.evaluate.metrics import ItemBootstrap
+
+    rng = np.random.default_rng(0)
+    n, bins = 20, 100
+    hp, hn = np.zeros((n, bins), np.int64), np.zeros((n, bins), np.int64)
+    for i in range(n):
+        t = rng.random(50) < 0.4
+        s = np.where(t, rng.uniform(0.0, 0.4, 50), rng.uniform(0.6, 1.0, 50))
+        idx = np.minimum((s * bins).astype(int), bins - 1)
+        hp[i], hn[i] = np.bincount(idx[t], minlength=bins), np.bincount(idx[~t], minlength=bins)
+        assert roc_auc_score(t, idx) == 0.0
+    assert auc_from_hist(hp.sum(0), hn.sum(0)) == (0.0, None)
+    boot = ItemBootstrap(100, 0)
+    for i in range(n):
+        boot.add(f"x{i}", hist=(hp[i], hn[i]))
+    assert boot.result()["pixel"] == {"auc": [0.0, 0.0]}
+
+
+def test_bootstrap_ci_from_histograms_alone():
+    """``bootstrap_ci`` counted items from the confusion counts or image labels only: histograms gave none."""
+    from satcore.evaluate.metrics import ItemBootstrap
+
+    rng = np.random.default_rng(1)
+    hp, hn = rng.integers(0, 20, (12, 10)), rng.integers(0, 20, (12, 10))
+    ci = bootstrap_ci(None, (hp, hn), None, 50, 0)
+    boot = ItemBootstrap(50, 0)
+    for i in range(12):
+        boot.add(str(i), hist=(hp[i], hn[i]))
+    assert set(ci["pixel"]) == {"auc"} and ci == boot.result()
