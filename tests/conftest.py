@@ -268,3 +268,107 @@ def h() -> types.SimpleNamespace:
         NAIP=NAIP,
         REPO=REPO,
     )
+
+
+# ------------------------------------------------------------------------------ bootstrap interval reference
+
+
+def _bin_index(s: np.ndarray, bins: int) -> np.ndarray:
+    """Scores in [0, 1] to histogram bins ``[k/bins, (k+1)/bins)``, 1.0 in the last bin."""
+    return np.minimum((np.asarray(s, dtype=np.float64) * bins).astype(np.int64), bins - 1)
+
+
+def _ref_pixel(y: np.ndarray, p: np.ndarray, b: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """scikit-learn pixel metrics of one resample (pooled truth, prediction, score bin, per-pixel weight)."""
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import (
+        cohen_kappa_score,
+        confusion_matrix,
+        f1_score,
+        jaccard_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    (_, fp), (fn, tp) = confusion_matrix(y, p, labels=[False, True], sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # undefined kappa: sklearn gives NaN
+        kappa = cohen_kappa_score(y, p, sample_weight=w)
+    return {
+        "auc": roc_auc_score(y, b, sample_weight=w) if w[y].sum() > 0 and w[~y].sum() > 0 else np.nan,
+        "f1": f1_score(y, p, sample_weight=w, zero_division=np.nan),
+        # jaccard_score takes no NaN for zero_division
+        "iou": jaccard_score(y, p, sample_weight=w, zero_division=0) if tp + fp + fn > 0 else np.nan,
+        "precision": precision_score(y, p, sample_weight=w, zero_division=np.nan),
+        "recall": recall_score(y, p, sample_weight=w, zero_division=np.nan),
+        "kappa": kappa,
+    }
+
+
+def _ref_image(y: np.ndarray, yhat: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    return {
+        "accuracy": accuracy_score(y, yhat, sample_weight=w) if w.sum() > 0 else np.nan,
+        "precision": precision_score(y, yhat, sample_weight=w, zero_division=np.nan),
+        "recall": recall_score(y, yhat, sample_weight=w, zero_division=np.nan),
+        "f1": f1_score(y, yhat, sample_weight=w, zero_division=np.nan),
+    }
+
+
+def _ref_interval(vals: list[float]) -> tuple[list[float] | None, int]:
+    """(2.5th, 97.5th percentile) over the defined resamples, None under 10; and how many were defined."""
+    a = np.asarray(vals, dtype=np.float64)
+    a = a[~np.isnan(a)]
+    return (None if a.size < 10 else np.percentile(a, [2.5, 97.5]).tolist()), int(a.size)
+
+
+def bootstrap_reference(
+    items: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int, int]], n_boot: int, seed: int, bins: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Item-bootstrap intervals computed independently of ``ItemBootstrap``.
+
+    ``items`` are ``(item_id, truth map, prediction map, score map, image label, image prediction)``. Only
+    the per-item Poisson weights are shared with satcore (``item_weights(seed, item_id, n_boot)``); each
+    resample's metrics come from scikit-learn with ``sample_weight`` (every pixel weighted by its item's
+    weight; an item's pixels with the same truth, prediction and score bin are merged into one row of summed
+    weight: the same weighted sample, only faster), then numpy percentiles. Returns ``{metric: (interval,
+    defined resamples)}`` for the pixel metrics and the same for the image metrics.
+    """
+    from satcore.evaluate.metrics import item_weights
+
+    rows = []  # (item, truth, prediction, score bin, pixel count)
+    for i, (_, t, p, s, _, _) in enumerate(items):
+        tp_code = t.ravel().astype(np.int64) * 2 + p.ravel().astype(np.int64)
+        key = tp_code * bins + _bin_index(s.ravel(), bins)
+        u, cnt = np.unique(key, return_counts=True)
+        rows.append(np.stack([np.full(u.size, i), u // bins // 2, u // bins % 2, u % bins, cnt], axis=1))
+    r = np.concatenate(rows)
+    item, y, p, b, cnt = r[:, 0], r[:, 1].astype(bool), r[:, 2].astype(bool), r[:, 3], r[:, 4]
+    wts = np.stack([item_weights(seed, it[0], n_boot) for it in items])  # (items, resamples)
+    yi, pi = np.array([it[4] for it in items]), np.array([it[5] for it in items])
+    pix = [_ref_pixel(y, p, b, wts[item, k] * cnt) for k in range(n_boot)]
+    img = [_ref_image(yi, pi, wts[:, k]) for k in range(n_boot)]
+    return ({m: _ref_interval([d[m] for d in pix]) for m in pix[0]},
+            {m: _ref_interval([d[m] for d in img]) for m in img[0]})
+
+
+def assert_ci_matches(ci: dict[str, Any], ref_pixel: dict[str, Any], ref_image: dict[str, Any]) -> None:
+    """``ci95`` equals the reference: same metrics, same intervals, null with the count where under 10."""
+    for level, ref in (("pixel", ref_pixel), ("image", ref_image)):
+        assert {k for k in ci[level] if not k.endswith("_reason")} == set(ref), level
+        for k, (iv, n_defined) in ref.items():
+            if iv is None:
+                assert ci[level][k] is None, (level, k)
+                why = f"defined in {n_defined} of {ci['resamples']} resamples (fewer than 10)"
+                assert ci[level][f"{k}_reason"] == why, (level, k)
+            else:
+                assert ci[level][k] == pytest.approx(iv, abs=1e-12), (level, k)
+                assert f"{k}_reason" not in ci[level], (level, k)
+
+
+@pytest.fixture
+def ci_reference() -> types.SimpleNamespace:
+    """The independent ``ci95`` reference: ``intervals`` (:func:`bootstrap_reference`) and ``check``."""
+    return types.SimpleNamespace(intervals=bootstrap_reference, check=assert_ci_matches)

@@ -156,6 +156,72 @@ def test_streaming_bootstrap_is_order_free_and_constant_memory():
     assert abs(w.mean() - 1) < 0.05
 
 
+# --- bootstrap intervals against an independent reference (the ``ci_reference`` fixture) -------------
+
+
+def _implementation_ci(items, n_boot, seed, bins):
+    from satcore.evaluate.metrics import ItemBootstrap
+
+    boot = ItemBootstrap(n_boot, seed)
+    for iid, t, p, s, y, yhat in items:
+        st = PixelStats.from_maps(t, p, s, None, bins)
+        boot.add(iid, [st.tp, st.fp, st.fn, st.tn], (st.hist_pos, st.hist_neg), (y, yhat))
+    return boot.result()
+
+
+def _varied_items(seed, n_items=24, side=8):
+    """Items that differ: class balance, score separation and threshold per item, so every metric varies."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n_items) % 2)
+    yhat = y.copy()
+    yhat[rng.choice(np.flatnonzero(y == 0), 6, replace=False)] = 1  # 6 false positives, 2 false negatives
+    yhat[rng.choice(np.flatnonzero(y == 1), 2, replace=False)] = 0
+    items = []
+    for i in range(n_items):
+        t = rng.random((side, side)) < rng.uniform(0.1, 0.6)
+        s = np.clip(rng.normal(0.35 + rng.uniform(0.0, 0.4) * t, 0.2), 0, 1)
+        p = s > rng.uniform(0.35, 0.65)
+        items.append((f"tile{i:02d}_0_0", t, p, s, int(y[i]), int(yhat[i])))
+    return items
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bootstrap_intervals_equal_sklearn_on_reweighted_items(seed, ci_reference):
+    n_boot, bins = 200, 20
+    items = _varied_items(seed)
+    ci = _implementation_ci(items, n_boot, 7, bins)
+    ref_pixel, ref_image = ci_reference.intervals(items, n_boot, 7, bins)
+    for ref in (ref_pixel, ref_image):  # the data exercise the intervals: all defined, none degenerate
+        for k, (iv, n_defined) in ref.items():
+            assert n_defined == n_boot and iv[1] - iv[0] > 0.01, k
+    # precision and recall intervals differ, so swapping them is caught
+    for ref in (ref_pixel, ref_image):
+        assert np.abs(np.subtract(ref["precision"][0], ref["recall"][0])).max() > 0.02
+    ci_reference.check(ci, ref_pixel, ref_image)
+    assert (ci["resamples"], ci["unit"], ci["method"]) == (n_boot, "items", "poisson")
+
+
+def test_bootstrap_leaves_out_resamples_where_a_metric_is_undefined(ci_reference):
+    """One item holds all changed pixels and the only positive image: resamples without it are undefined."""
+    rng = np.random.default_rng(4)
+    items = []
+    for i in range(15):
+        t = np.zeros((6, 6), bool)
+        if i == 0:
+            t[:3] = True
+        s = np.clip(rng.normal(0.3 + 0.3 * t, 0.2), 0, 1)
+        items.append((f"x{i}", t, s > 0.5, s, int(i == 0), int(i in (0, 1, 2))))
+    for n_boot, seed in ((300, 0), (14, 2)):
+        ci = _implementation_ci(items, n_boot, seed, 50)
+        ref_pixel, ref_image = ci_reference.intervals(items, n_boot, seed, 50)
+        if n_boot == 300:  # some resamples undefined, enough defined for an interval
+            assert 10 <= ref_pixel["auc"][1] < n_boot and 10 <= ref_image["recall"][1] < n_boot
+        else:  # fewer than 10 defined: no interval, a reason
+            assert ref_pixel["auc"][1] < 10 and ref_image["recall"][1] < 10
+        assert ref_image["accuracy"][1] == n_boot
+        ci_reference.check(ci, ref_pixel, ref_image)
+
+
 def test_bootstrap_auc_of_zero_is_an_interval_not_undefined():
     """Fully inverted scores: pooled AUC 0.0 and every resample's AUC 0.0, a defined value (it was None)."""
     from satcore.evaluate.metrics import ItemBootstrap

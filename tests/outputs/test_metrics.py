@@ -111,6 +111,34 @@ def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
     assert cb["items_changed"] == int(ok["truth.change"].sum())
 
 
+def test_ci95_equals_sklearn_bootstrap_on_written_maps(tmp_path, levir_dir, ci_reference):
+    """Each split's ci95 is scikit-learn on the maps and masks, items reweighted by their Poisson weights."""
+    spec = {
+        "version": 1,
+        "seed": 11,
+        "source": {"type": "folder-pairs", "root": str(levir_dir)},
+        "steps": [{"id": "cva", "type": "cva"}],
+        "output": {"dir": str(tmp_path / "run"), "report": False},
+        "evaluate": {"bootstrap": 40, "bins": 200, "split": {"test": 0.4, "group_by": None}},
+        "execution": {"batch_size": 4},
+    }
+    satcore.run(spec, progress=False)
+    out = tmp_path / "run"
+    m = _no_nan((out / "metrics.json").read_text())
+    df = pd.read_parquet(out / "results.parquet")
+    for s in ("train", "test"):
+        rows = df[df["error"].isna() & (df["split"] == s)]
+        items = []
+        for iid, y, yhat in zip(rows["item_id"], rows["truth.change"], rows["cva.label"], strict=True):
+            bands, _ = _maps(out, iid)
+            t, p, sc = _truth(levir_dir, iid), bands["cva.label"] > 0, bands["cva.score"]
+            items.append((iid, t, p, sc, int(y), int(yhat)))
+        ci = m["steps"]["cva"][s]["ci95"]
+        ref_pixel, ref_image = ci_reference.intervals(items, 40, 11, 200)
+        assert all(iv is not None and iv[1] > iv[0] for iv, _ in ref_pixel.values()), s  # not points
+        ci_reference.check(ci, ref_pixel, ref_image)
+
+
 def test_one_class_split_gives_null_with_reason(tmp_path, h, pm):
     """No item changes: AUC, recall, F1 are undefined → null with a reason, never NaN."""
     root = tmp_path / "d"
