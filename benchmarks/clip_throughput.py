@@ -44,12 +44,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 LEVIR = REPO / "examples" / "data" / "levir-cd"
-TINY_CFG = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
-OPENAI = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
 
 
 def make_pairs(root: Path, n: int, size: int, seed: int = 0) -> list[tuple[Path, Path]]:
@@ -88,13 +82,17 @@ def build_model(arch: str, device: str, dtype_name: str, work: Path):
     import yaml
 
     if arch == "tiny":
-        (work / "tiny-clip.json").write_text(json.dumps(TINY_CFG))
-        open_clip.add_model_config(str(work / "tiny-clip.json"))
-        name, pre = "tiny-clip", {"size": 64, "interpolation": "bicubic", **OPENAI}
+        from satcore_clip.testing import TINY_CFG, TINY_NAME, TINY_PRE
+
+        (work / f"{TINY_NAME}.json").write_text(json.dumps(TINY_CFG))
+        open_clip.add_model_config(str(work / f"{TINY_NAME}.json"))
+        name, pre = TINY_NAME, dict(TINY_PRE)
         entry = {"family": "open_clip", "architecture": name, "model_cfg": TINY_CFG}
     else:
+        from satcore_clip.loader import OPENAI_MEAN, OPENAI_STD
+
         name = f"{arch}-quickgelu" if not arch.endswith("quickgelu") else arch
-        pre = {"size": 224, "interpolation": "bicubic", **OPENAI}
+        pre = {"size": 224, "interpolation": "bicubic", "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD)}
         entry = {"family": "open_clip", "architecture": name}
     torch.manual_seed(0)
     model = open_clip.create_model(name, pretrained=None).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import types
 from pathlib import Path
@@ -131,19 +132,41 @@ def test_negative_seed_is_accepted() -> None:
 
 # ------------------------------------------------------------------------------------------ balance
 
-@pytest.mark.parametrize(("n0", "n1", "copies"),
-                         [(80, 20, 1), (20, 80, 1), (90, 10, 0), (50, 50, 2), (37, 5, 3)])
-def test_balance_gives_minority_more_copies(n0: int, n1: int, copies: int) -> None:
+def closest_minor_copies(n_minor: int, n_major: int, copies: int) -> set[int]:
+    """Every copy count c >= copies for the minority that brings n_minor * (1 + c) nearest the majority's
+    n_major * (1 + copies): what "classes end up about even" means (several when two are equally near)."""
+    target = n_major * (1 + copies)
+    gap = {c: abs(n_minor * (1 + c) - target) for c in range(copies, target + 1)}
+    return {c for c, g in gap.items() if g == min(gap.values())}
+
+
+@pytest.mark.parametrize(("n0", "n1", "copies", "minor_copies"),
+                         [(80, 20, 1, 7),     # 160 / 20 = 8 items' worth
+                          (20, 80, 1, 7),     # the minority is class 0
+                          (90, 10, 0, 8),     # no copies asked: the minority still gets some
+                          (50, 50, 2, 2),     # already even
+                          (37, 5, 3, 29),     # 148 / 5 = 29.6 → 30
+                          (80, 35, 1, 4),     # 160 / 35 = 4.57 → 5
+                          (61, 9, 1, 13),     # 122 / 9 = 13.56 → 14
+                          (7, 3, 0, 1),       # 7 / 3 = 2.33 → 2
+                          (100, 30, 2, 9)])   # 300 / 30 = 10 exactly
+def test_balance_gives_minority_the_copies_that_even_the_classes(n0: int, n1: int, copies: int,
+                                                                 minor_copies: int) -> None:
     labels = np.array([0] * n0 + [1] * n1)
     per = copies_per_class(labels, copies, balance=True)
     minor, major = (1, 0) if n1 < n0 else (0, 1)
     n_minor, n_major = min(n0, n1), max(n0, n1)
-    assert per[major] == copies
-    if n0 != n1:
-        assert per[minor] > per[major]
-    total_minor, total_major = n_minor * (1 + per[minor]), n_major * (1 + per[major])
-    # the classes end up within one item's copies of each other
-    assert abs(total_minor - total_major) <= n_minor
+    assert closest_minor_copies(n_minor, n_major, copies) == {minor_copies}  # the table is right
+    assert per == {major: copies, minor: minor_copies}
+    # so the classes end up within half a minority item's copies of each other
+    assert abs(n_minor * (1 + per[minor]) - n_major * (1 + per[major])) <= n_minor / 2
+
+
+def test_balance_on_an_exact_tie_takes_one_of_the_nearest() -> None:
+    # 30 vs 20 items, no copies: 20 * 1 and 20 * 2 are both 10 away from 30
+    per = copies_per_class(np.array([0] * 30 + [1] * 20), 0, balance=True)
+    assert closest_minor_copies(20, 30, 0) == {0, 1}
+    assert per[0] == 0 and per[1] in {0, 1}
 
 
 def test_no_balance_gives_everyone_the_same() -> None:
@@ -186,14 +209,19 @@ class RecordingDetector(Detector):
     consumes: ClassVar[tuple[str, ...]] = ("pair",)
     fittable = True
     seen: ClassVar[list[tuple[str, int, str]]] = []
+    #: item id → (scale, rotate, digest of the after image's pixels) of every item fitted on
+    looks: ClassVar[dict[str, tuple[Any, Any, str]]] = {}
 
     def fit_records(self, batch: Batch) -> list[Any]:
-        return [(it.item_id, it.meta.get("augmented_from"), it.images[0].shape) for it in batch]
+        return [(it.item_id, it.meta.get("augmented_from"), it.images[0].shape, it.meta.get("scale"),
+                 it.meta.get("rotate"), hashlib.sha256(it.images[1].array.tobytes()).hexdigest())
+                for it in batch]
 
     def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
         assert groups is not None
         RecordingDetector.seen = [(r[0], int(lab), str(g))
                                   for r, lab, g in zip(records, labels, groups, strict=True)]
+        RecordingDetector.looks = {r[0]: (r[3], r[4], r[5]) for r in records}
         return {}
 
     def save_state(self, path: Path) -> None:
@@ -218,16 +246,20 @@ def recording_pm() -> Any:
     return pm
 
 
-def run_recording(tmp_path: Path, augment: dict[str, Any] | None, seed: int = 0) -> Any:
+TILE_SPLIT: dict[str, Any] = {"test": 0.3, "group_by": "tile"}
+
+
+def run_recording(tmp_path: Path, augment: dict[str, Any] | None, seed: int = 0,
+                  split: dict[str, Any] | None = TILE_SPLIT) -> Any:
     from satcore.engine import run_pipeline
 
-    RecordingDetector.seen = []
+    RecordingDetector.seen, RecordingDetector.looks = [], {}
     data = tmp_path / "data"
     if not data.exists():
         make_tiles(data)
     spec = {"version": 1, "seed": seed, "source": {"type": "folder-pairs", "root": str(data)},
             "steps": [{"id": "rec", "type": "recording"}],
-            "evaluate": {"split": {"test": 0.3, "group_by": "tile"}, "bootstrap": 0,
+            "evaluate": {**({"split": split} if split is not None else {}), "bootstrap": 0,
                          **({"augment": augment} if augment is not None else {})},
             "output": {"dir": str(tmp_path / f"run-{seed}-{augment is not None}"), "maps": False,
                        "report": False},
@@ -281,6 +313,43 @@ def test_augmented_fit_is_reproducible(tmp_path: Path) -> None:
     (tmp_path / "again").mkdir()
     run_recording(tmp_path / "again", {"copies": 2, "balance": False})
     assert first == RecordingDetector.seen
+
+
+def test_copies_of_one_item_differ_and_repeat_with_the_seed(tmp_path: Path) -> None:
+    aug = {"copies": 3, "balance": False, "scale": [0.6, 1.4], "rotate": [-60.0, 60.0]}
+    split = {**TILE_SPLIT, "seed": 0}  # the same train items whatever the run seed
+    run_recording(tmp_path / "a", aug, seed=5, split=split)
+    first = dict(RecordingDetector.looks)
+    by_source: dict[str, list[tuple[Any, Any, str]]] = {}
+    for item_id, look in first.items():
+        if "#aug" in item_id:
+            by_source.setdefault(item_id.split("#aug")[0], []).append(look)
+    assert by_source and all(len(v) == 3 for v in by_source.values())
+    for source, looks in by_source.items():
+        scales, angles, pixels = zip(*looks, strict=True)
+        # each copy of an item is a transform of its own: scale, angle and pixels all differ
+        assert len(set(scales)) == len(set(angles)) == len(set(pixels)) == 3, source
+        assert all(0.6 <= s <= 1.4 for s in scales) and all(-60 <= a <= 60 for a in angles)
+        assert first[source][2] not in pixels  # and none is the original
+    run_recording(tmp_path / "b", aug, seed=5, split=split)
+    assert RecordingDetector.looks == first  # the same seed gives the same copies
+    run_recording(tmp_path / "c", aug, seed=6, split=split)
+    other = RecordingDetector.looks
+    assert other.keys() == first.keys()
+    assert all(other[i][0] != first[i][0] and other[i][2] != first[i][2] for i in first if "#aug" in i)
+
+
+@pytest.mark.parametrize("split", [{"test": 0.3, "group_by": None}, None],
+                         ids=["group_by-null", "no-split"])
+def test_copies_keep_their_source_group_without_group_by(tmp_path: Path,
+                                                         split: dict[str, Any] | None) -> None:
+    """Without ``group_by`` each item is its own group, and a copy belongs to its source item's group."""
+    run_recording(tmp_path, {"copies": 2, "balance": False}, split=split)
+    seen = RecordingDetector.seen
+    copies = [(i, g) for i, _, g in seen if "#aug" in i]
+    assert copies and len(copies) == 2 * (len(seen) - len(copies))
+    assert all(g == i for i, _, g in seen if "#aug" not in i)
+    assert all(g == i.split("#aug")[0] for i, g in copies)
 
 
 def test_grouped_split_keeps_tiles_together() -> None:

@@ -7,21 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from satcore_clip.testing import TINY_CFG, TINY_NAME, TINY_PRE
 
 REPO = Path(__file__).resolve().parents[3]
 LEVIR = REPO / "examples" / "data" / "levir-cd"
-
-TINY_CFG = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
-TINY_PRE = {
-    "size": 64,
-    "interpolation": "bicubic",
-    "mean": [0.48145466, 0.4578275, 0.40821073],
-    "std": [0.26862954, 0.26130258, 0.27577711],
-}
 
 
 def tiny_model(seed: int):
@@ -30,13 +19,13 @@ def tiny_model(seed: int):
     import torch
 
     torch.manual_seed(seed)
-    return open_clip.create_model("tiny-clip", pretrained=None).eval()
+    return open_clip.create_model(TINY_NAME, pretrained=None).eval()
 
 
 def tiny_entry(**extra):
     return {
         "family": "open_clip",
-        "architecture": "tiny-clip",
+        "architecture": TINY_NAME,
         "model_cfg": TINY_CFG,
         "load": {"strict": True},
         "preprocess": TINY_PRE,
@@ -49,7 +38,7 @@ def tiny_entry(**extra):
 def tiny_cfg_file(tmp_path_factory):
     import open_clip
 
-    path = tmp_path_factory.mktemp("cfg") / "tiny-clip.json"
+    path = tmp_path_factory.mktemp("cfg") / f"{TINY_NAME}.json"
     path.write_text(json.dumps(TINY_CFG))
     open_clip.add_model_config(str(path))
     return path

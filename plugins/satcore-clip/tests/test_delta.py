@@ -73,6 +73,37 @@ def test_distances():
     assert delta(p1, p1, "l1") == 0
 
 
+@pytest.mark.parametrize(
+    ("p1", "p2"),
+    [
+        ([0.7, 0.2, 0.1], [0.3, 0.3, 0.4]),  # different norms (0.735 vs 0.583)
+        ([0.98, 0.01, 0.01], [0.2, 0.5, 0.3]),
+        ([1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]),  # one-hot vs uniform: norms 1 and 0.5
+        ([0.5, 0.5, 0.0], [0.0, 0.1, 0.9]),
+    ],
+)
+def test_distances_against_scipy_and_numpy(p1, p2):
+    from scipy.spatial import distance
+
+    a, b = np.array(p1), np.array(p2)
+    assert np.linalg.norm(a) != pytest.approx(np.linalg.norm(b), rel=0.05)  # unequal norms
+    assert delta(a, b, "cosine") == pytest.approx(distance.cosine(a, b), rel=1e-12, abs=1e-15)
+    assert delta(a, b, "l2") == pytest.approx(np.linalg.norm(b - a), rel=1e-12)
+    assert delta(a, b, "l1") == pytest.approx(distance.cityblock(a, b), rel=1e-12)
+    # symmetric, and float32 inputs (what torch gives) are computed in float64
+    for dist in ("l1", "l2", "cosine"):
+        assert delta(a, b, dist) == pytest.approx(delta(b, a, dist), rel=1e-12)
+        assert delta(a.astype(np.float32), b.astype(np.float32), dist) == pytest.approx(
+            delta(a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64), dist),
+            rel=1e-12,
+        )
+
+
+def test_cosine_of_a_zero_vector_is_no_change():
+    # scipy gives nan here; Δ is 0 (as for identical vectors), so sorting and thresholds stay defined
+    assert delta(np.zeros(3), np.array([0.2, 0.3, 0.5]), "cosine") == 0.0
+
+
 def _item(i):
     r = Raster(np.zeros((3, 4, 4), np.uint8))
     return Item(f"i{i}", [r, r])

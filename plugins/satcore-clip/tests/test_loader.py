@@ -83,6 +83,42 @@ def test_nested_state_dict_and_module_prefix(tmp_path, make_entry, make_tiny, lo
         load_clip("sky", make_entry(load={"state_dict_key": "model"}), tmp_path / "epoch_20.pt", logger)
 
 
+def test_explicit_strip_prefix_other_than_module(tmp_path, make_entry, make_tiny, log):
+    """``load.strip_prefix: "model."`` (a Lightning-style wrapper) is honoured; it is never auto-detected."""
+    logger, _ = log
+    sd = make_tiny(14).state_dict()
+    torch.save({f"model.{k}": v for k, v in sd.items()}, tmp_path / "wrapped.pt")
+    entry = make_entry(load={"strict": True, "strip_prefix": "model."})
+    m = load_clip("wrapped", entry, tmp_path / "wrapped.pt", logger)
+    assert same_weights(m.model, sd) and m.load_report["loaded"] == len(sd)
+    # without the setting the keys do not fit: a strict load names them
+    with pytest.raises(WeightsMismatchError) as ei:
+        load_clip("wrapped", make_entry(), tmp_path / "wrapped.pt", logger)
+    msg = str(ei.value)
+    assert f"{len(sd)} missing" in msg and f"{len(sd)} unexpected (e.g. model." in msg
+    assert "strip_prefix" in msg
+
+
+def test_module_prefix_on_some_keys_only_is_not_auto_stripped(tmp_path, make_entry, make_tiny, log):
+    """Auto-detection needs ``module.`` on every key: a mixed checkpoint is refused, not guessed."""
+    logger, records = log
+    sd = make_tiny(15).state_dict()
+    keys = sorted(sd)
+    prefixed = keys[: len(keys) // 2]
+    mixed = {(f"module.{k}" if k in prefixed else k): v for k, v in sd.items()}
+    torch.save(mixed, tmp_path / "mixed.pt")
+    with pytest.raises(WeightsMismatchError) as ei:
+        load_clip("mixed", make_entry(), tmp_path / "mixed.pt", logger)
+    msg = str(ei.value)
+    assert f"{len(prefixed)} missing (e.g. {', '.join(prefixed[:4])})" in msg
+    assert f"{len(prefixed)} unexpected (e.g. {', '.join('module.' + k for k in prefixed[:4])})" in msg
+    assert not any("stripping" in r for r in records)
+    # an explicit strip_prefix strips it where present, and the rest loads as is
+    entry = make_entry(load={"strict": True, "strip_prefix": "module."})
+    m = load_clip("mixed", entry, tmp_path / "mixed.pt", logger)
+    assert same_weights(m.model, sd)
+
+
 def test_non_strict_logs_missing_and_unexpected(tmp_path, make_entry, make_tiny, log):
     """GeoRSCLIP-style: a partial checkpoint with extra keys loads non-strictly, and the keys are logged."""
     logger, records = log

@@ -96,8 +96,67 @@ def test_predictions_equal_the_library_fitted_directly(
     # fitted once, on the train split only
     fitted = res.manifest["fitted"]["tree"]
     assert fitted["items"] == len(train) and fitted["n_features"] == 12
-    # the test split is not trivially learnable from the train split by an always-change rule
-    assert (tmp_path / "run" / "fitted" / "tree.joblib").exists()
+    # the test split is not trivially learnable from the train split by an always-change rule: it holds both
+    # classes (so always-change misses its unchanged items) and the fitted model does not predict change
+    # everywhere on it
+    is_test = (table["split"] == "test").to_numpy()
+    y_test = y_all[is_test]
+    assert 0 < y_test.sum() < len(y_test)  # always-change scores accuracy y_test.mean() < 1 here
+    assert not np.all(table["tree.label"].to_numpy()[is_test] == 1)
+    assert (tmp_path / "run" / "fitted" / "tree.joblib").exists()  # the fitted state is saved
+
+
+SMALL = {
+    "decision-tree": {"max_depth": 4, "min_samples_leaf": 5},
+    "random-forest": {"n_estimators": 15, "max_depth": 3},
+    "gradient-boosting": {"n_estimators": 10, "max_depth": 2},
+    "xgboost": {"n_estimators": 10, "max_depth": 2},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("t", [0.35, 0.75])
+def test_labels_use_the_proba_threshold(kind: str, t: float) -> None:
+    """label = P(change) > proba_threshold, P(change) from the estimator's own predict_proba."""
+    from satcore_tabular.detectors import DETECTORS, TabularParams
+
+    from satcore.components import Batch
+
+    rng = np.random.default_rng(1)
+    x = rng.random((80, 4))
+    y = (x[:, 0] + 0.6 * rng.random(80) > 0.8).astype(int)  # noisy: shallow trees give fractional leaves
+    x_new = rng.random((60, 4))
+    det = next(c for c in DETECTORS if c.name == kind)(TabularParams(params=SMALL[kind], proba_threshold=t))
+    det.setup()
+    summary = det.fit(list(x), y)
+    out = det.process(Batch([object()] * len(x_new), [{"features": v} for v in x_new]))  # type: ignore[list-item]
+    ref = estimator(kind, random_state=0, **SMALL[kind]).fit(x, y)
+    p_new = ref.predict_proba(x_new)[:, list(ref.classes_).index(1)]
+    p_train = ref.predict_proba(x)[:, list(ref.classes_).index(1)]
+    # the threshold matters on these items: some lie between t and 0.5
+    assert np.any((p_new > t) != (p_new > 0.5))
+    np.testing.assert_allclose([d.score for d in out], p_new, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal([d.label for d in out], (p_new > t).astype(int))
+    assert {d.threshold for d in out} == {t}
+    assert summary["train_accuracy"] == pytest.approx(float(np.mean((p_train > t) == y)))
+
+
+def test_proba_threshold_from_the_spec(
+    pairs_dir: Path, tmp_path: Path, pm: Any, make_spec: Any, reference: Any
+) -> None:
+    t = 0.3
+    params = {"n_estimators": 15, "max_depth": 3}
+    step = {"id": "rf", "type": "random-forest", "input": "probs", "params": params, "proba_threshold": t}
+    res = run(make_spec(pairs_dir, tmp_path / "run", [step], seed=2), pm)
+    table = res.results().sort_values("item_id")
+    train, ids = split_ids(table)
+    x_tr, y_tr = reference(pairs_dir, train)
+    x_all, _ = reference(pairs_dir, ids)
+    expected = reference_scores("random-forest", x_tr, y_tr, x_all, random_state=2, **params)
+    assert np.any((expected > t) != (expected > 0.5))
+    np.testing.assert_allclose(table["rf.score"].to_numpy(), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(table["rf.label"].to_numpy(), (expected > t).astype(int))
+    assert set(table["rf.threshold"]) == {t}
 
 
 def test_features_input_and_block_selection(
@@ -365,19 +424,19 @@ def test_bad_upstream_shapes_are_component_errors() -> None:
     np.testing.assert_allclose(feature_vector({"probabilities": p}, ["absdiff", "p1"]), [0.4, 0.4, 0.2, 0.8])
 
 
-def test_one_class_train_split_predicts_that_class() -> None:
-    from satcore_tabular.detectors import XGBoostDetector
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("cls", [0, 1])
+def test_one_class_train_split_predicts_that_class(kind: str, cls: int) -> None:
+    from satcore_tabular.detectors import DETECTORS
 
     from satcore.components import Batch
 
-    det = XGBoostDetector() if HAS_XGBOOST else None
-    if det is None:
-        pytest.skip("the [xgboost] extra")
+    det = next(c for c in DETECTORS if c.name == kind)()
     det.setup()
-    summary = det.fit([np.array([0.1, 0.2]), np.array([0.3, 0.1])], np.array([1, 1]))
-    assert summary["constant"] == 1.0
+    summary = det.fit([np.array([0.1, 0.2]), np.array([0.3, 0.1])], np.array([cls, cls]))
+    assert summary["constant"] == float(cls) and det.model is None
     out = det.process(Batch([object(), object()], [{"features": [0.0, 0.0]}, {"features": [1.0, 1.0]}]))  # type: ignore[list-item]
-    assert [d.label for d in out] == [1, 1]
+    assert [d.label for d in out] == [cls, cls] and [d.score for d in out] == [float(cls)] * 2
 
 
 def test_batch_composition_does_not_change_results() -> None:
