@@ -1,6 +1,7 @@
 """The satcore CLI with the real examples, offline and without weights: exit 1 fast, no traceback."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -187,3 +188,18 @@ def test_missing_base_weights_say_which_and_how(tmp_path):
     target = tmp_path / "models" / "clip-vit-b32" / "open_clip_model.safetensors"
     assert f"copy the weights to {target}" in err
     assert "set `path: /path/to/file` on the 'clip-vit-b32' alias" in err and "`weights:`" not in err
+
+
+def test_both_examples_in_a_row_exit_1_without_weights(tmp_path):
+    """The two examples share an output folder: the second must still stop on missing weights (exit 1), not
+    on the folder the first one's stopped run left behind (exit 2)."""
+    ex = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", ex, ignore=shutil.ignore_patterns("runs"))
+    for name, alias in (("levir-clip-zeroshot.yaml", "clip-vit-b32"),
+                        ("levir-remoteclip-zeroshot.yaml", "remoteclip-vit-b32")):
+        p = subprocess.run([SATCORE, "run", str(ex / name)], capture_output=True, text=True,
+                           env=clean_env(tmp_path), timeout=120)
+        err = p.stdout + p.stderr
+        assert p.returncode == 1, err
+        assert f"weights for model {alias!r} were not found" in err and "Traceback" not in err
+    assert (ex / "runs" / "levir-clip-zeroshot" / "manifest.json").exists()  # the stopped run's record
