@@ -79,13 +79,19 @@ class ClipZeroShotParams(Params):
     @field_validator("classes")
     @classmethod
     def _classes_resolve(cls, v: str | list[str], info: ValidationInfo) -> str | list[str]:
-        resolve_classes(v, _base_dir(info))
+        try:
+            resolve_classes(v, _base_dir(info))
+        except SpecError as exc:  # located at the field already: no "classes: " in front
+            raise ValueError(str(exc).removeprefix("classes: ")) from None
         return v
 
     @field_validator("templates")
     @classmethod
     def _templates_resolve(cls, v: str | list[str], info: ValidationInfo) -> str | list[str]:
-        resolve_templates(v, _base_dir(info))
+        try:
+            resolve_templates(v, _base_dir(info))
+        except SpecError as exc:
+            raise ValueError(str(exc).removeprefix("templates: ")) from None
         return v
 
     @field_validator("model")
