@@ -28,8 +28,12 @@ class ThresholdCurve:
     fn: np.ndarray
     tn: np.ndarray
 
-    def metric(self, name: str) -> np.ndarray:
-        """The metric at every threshold (0 where undefined, as scikit-learn's ``zero_division=0``)."""
+    def metric(self, name: str, undefined: float = 0.0) -> np.ndarray:
+        """The metric at every threshold.
+
+        Where it is 0/0 it is ``undefined``: 0 as scikit-learn's ``zero_division=0``, or NaN to tell them
+        apart.
+        """
         tp, fp, fn, tn = (a.astype(np.float64) for a in (self.tp, self.fp, self.fn, self.tn))
         with np.errstate(divide="ignore", invalid="ignore"):
             if name == "f1":
@@ -42,13 +46,17 @@ class ThresholdCurve:
                 v = tp / (tp + fp)
             else:
                 raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
-        return np.nan_to_num(v, nan=0.0)
+        return np.where(np.isnan(v), undefined, v)
+
+    def best_index(self, name: str) -> int:
+        """The candidate maximising ``name`` (undefined counts as 0); ties go to the highest threshold."""
+        m = self.metric(name)
+        return len(m) - 1 - int(np.argmax(m[::-1]))
 
     def best(self, name: str) -> tuple[float, float]:
         """``(threshold, metric)`` maximising ``name``; ties go to the highest threshold."""
-        m = self.metric(name)
-        i = len(m) - 1 - int(np.argmax(m[::-1]))
-        return float(self.thresholds[i]), float(m[i])
+        i = self.best_index(name)
+        return float(self.thresholds[i]), float(self.metric(name)[i])
 
 
 def threshold_curve(scores: np.ndarray, labels: np.ndarray) -> ThresholdCurve:

@@ -60,6 +60,10 @@ def delta(p1: np.ndarray, p2: np.ndarray, distance: str) -> float:
     return float(1.0 - a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
 
 
+def _fmt(value: float | None) -> str:
+    return "undefined (0/0)" if value is None else f"{value:.4f}"
+
+
 def _downsample(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
 
@@ -103,10 +107,15 @@ class ProbabilityDeltaDetector(Detector):
         scores = np.asarray(records, dtype=np.float64)
         y = np.asarray(labels).astype(int)
         curve = threshold_curve(scores, y)
-        best = {}
+        best: dict[str, dict[str, Any]] = {}
         for obj in OBJECTIVES:
-            t, v = curve.best(obj)
-            best[obj] = {"threshold": t, "value": v}
+            i = curve.best_index(obj)
+            value = float(curve.metric(obj, undefined=np.nan)[i])
+            best[obj] = {"threshold": float(curve.thresholds[i]), "value": None if np.isnan(value) else value}
+            if np.isnan(value):  # e.g. recall with no changed train item, precision with nothing predicted
+                best[obj]["value_reason"] = (
+                    f"{obj} is 0/0 at this threshold ({int(y.sum())} of {len(y)} train items changed); "
+                    "scored as 0 when optimising, as scikit-learn's zero_division=0")
         fixed = self.params.threshold
         if isinstance(fixed, OptimiseThreshold):
             self.threshold = best[fixed.optimise]["threshold"]
@@ -257,7 +266,7 @@ class ProbabilityDeltaDetector(Detector):
             ax.legend(fontsize=8)
             parts.append(fig_to_img(fig, f"{step_id} metric vs threshold"))
             rows = "".join(
-                f"<tr><td>{html.escape(k)}</td><td>{v['threshold']:.6g}</td><td>{v['value']:.4f}</td></tr>"
+                f"<tr><td>{html.escape(k)}</td><td>{v['threshold']:.6g}</td><td>{_fmt(v['value'])}</td></tr>"
                 for k, v in state.get("best", {}).items()
             )
             note = (

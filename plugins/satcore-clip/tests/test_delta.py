@@ -177,3 +177,23 @@ def test_fixed_threshold_needs_no_fit_pass_and_no_labels(tiny_env, make_spec, tm
 def test_threshold_override_from_cli_set(tiny_env, make_spec, tmp_path):
     res = satcore.run(make_spec(tmp_path), overrides={"steps.change.threshold": 0.3}, progress=False)
     assert set(res.results()["change.threshold"].dropna()) == {0.3}
+
+
+def test_fitted_best_values_are_null_with_a_reason_where_undefined():
+    """No changed train item: recall (and precision/F1 where nothing is predicted) are 0/0 — stored as null
+    with a reason, as scikit-learn's zero_division=nan says, never as a silent 0."""
+    scores = np.array([0.1, 0.4, 0.4, 0.9])
+    det = ProbabilityDeltaDetector(ProbabilityDeltaParams())
+    for labels in (np.zeros(4, int), np.array([0, 1, 0, 1])):
+        det.fit(list(scores), labels)
+        for obj, entry in det.state["best"].items():
+            pred = (scores > entry["threshold"]).astype(int)
+            kw = {} if obj == "accuracy" else {"zero_division": np.nan}
+            ref = SK[obj](labels, pred, **kw)
+            if np.isnan(ref):
+                assert entry["value"] is None and "0/0" in entry["value_reason"], (obj, entry)
+            else:
+                assert entry["value"] == pytest.approx(ref) and "value_reason" not in entry, (obj, entry)
+    assert det.state["best"]["recall"]["value"] is not None  # the second, two-class split
+    det.fit(list(scores), np.zeros(4, int))
+    assert det.state["best"]["recall"]["value"] is None and det.state["best"]["accuracy"]["value"] == 1.0
