@@ -216,6 +216,8 @@ class Engine:
         self._process_pool: Any = None  # execution.loader: processes (started on first use)
         self.bins = self.spec.evaluate.bins
         self.fit_summaries: dict[str, Any] = {}
+        #: training items seen by the last fit pass (train split, read, labelled): why nothing could be fitted
+        self.fit_counts = {"train": 0, "read": 0, "labelled": 0}
 
     # -------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -545,7 +547,7 @@ class Engine:
 
     def _nothing_to_fit(self, step_id: str) -> str:
         """Why a fittable step got no training records, and what to change."""
-        c = getattr(self, "fit_counts", {"train": 0, "read": 0, "labelled": 0})
+        c = self.fit_counts
         head = f"step {step_id!r} needs labelled training items to fit, but "
         if c["train"] == 0:
             why = "the train split is empty (evaluate.split left every item on the test side)"

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 
-def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+def resolve_spec_path(value: Path, info: ValidationInfo) -> Path:
+    """``value`` with ``~`` expanded and, if relative, taken from the spec file's folder (``base_dir``)."""
     base = (info.context or {}).get("base_dir")
     value = Path(os.path.expanduser(str(value)))
     if base is not None and not value.is_absolute():
@@ -19,7 +20,7 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 
 
 #: A filesystem path; relative paths are taken relative to the spec file.
-SpecPath = Annotated[Path, AfterValidator(_resolve_path), Field(json_schema_extra={"format": "path"})]
+SpecPath = Annotated[Path, AfterValidator(resolve_spec_path), Field(json_schema_extra={"format": "path"})]
 
 
 class _Strict(BaseModel):

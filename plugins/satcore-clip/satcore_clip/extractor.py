@@ -129,10 +129,13 @@ class ClipZeroShotParams(Params):
 
 
 def _spec_relative(value: str, info: ValidationInfo) -> str:
-    """A relative checkpoint path is relative to the spec file, like every path in a spec."""
-    p = Path(os.path.expandvars(os.path.expanduser(value)))
-    base = _base_dir(info)
-    return str(base / p) if base is not None and not p.is_absolute() else str(p)
+    """A relative checkpoint path is relative to the spec file, like every path in a spec.
+
+    Variables such as ``$SATCORE_MODELS`` are expanded first, as the registry does.
+    """
+    from satcore.spec.model import resolve_spec_path
+
+    return str(resolve_spec_path(Path(os.path.expandvars(value)), info))
 
 
 def _base_dir(info: ValidationInfo) -> Path | None:
