@@ -41,17 +41,22 @@ def _maps(out, item_id):
     return dict(zip(names, arr, strict=True)), dtypes
 
 
-@pytest.mark.parametrize("split", [None, {"test": 0.4, "group_by": "tile"}])
-def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
-    spec = {
+def _cva_spec(tmp_path, levir_dir, seed, evaluate):
+    """CVA on the bundled LEVIR-CD sample, outputs in ``tmp_path/run``."""
+    return {
         "version": 1,
-        "seed": 3,
+        "seed": seed,
         "source": {"type": "folder-pairs", "root": str(levir_dir)},
         "steps": [{"id": "cva", "type": "cva"}],
         "output": {"dir": str(tmp_path / "run"), "report": False},
-        "evaluate": {"bootstrap": 200, **({"split": split} if split else {})},
+        "evaluate": evaluate,
         "execution": {"batch_size": 4},
     }
+
+
+@pytest.mark.parametrize("split", [None, {"test": 0.4, "group_by": "tile"}])
+def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
+    spec = _cva_spec(tmp_path, levir_dir, 3, {"bootstrap": 200, **({"split": split} if split else {})})
     res = satcore.run(spec, progress=False)
     out = tmp_path / "run"
     m = _no_nan((out / "metrics.json").read_text())
@@ -113,15 +118,8 @@ def test_metrics_equal_sklearn_on_written_maps(tmp_path, levir_dir, split):
 
 def test_ci95_equals_sklearn_bootstrap_on_written_maps(tmp_path, levir_dir, ci_reference):
     """Each split's ci95 is scikit-learn on the maps and masks, items reweighted by their Poisson weights."""
-    spec = {
-        "version": 1,
-        "seed": 11,
-        "source": {"type": "folder-pairs", "root": str(levir_dir)},
-        "steps": [{"id": "cva", "type": "cva"}],
-        "output": {"dir": str(tmp_path / "run"), "report": False},
-        "evaluate": {"bootstrap": 40, "bins": 200, "split": {"test": 0.4, "group_by": None}},
-        "execution": {"batch_size": 4},
-    }
+    spec = _cva_spec(tmp_path, levir_dir, 11,
+                     {"bootstrap": 40, "bins": 200, "split": {"test": 0.4, "group_by": None}})
     satcore.run(spec, progress=False)
     out = tmp_path / "run"
     m = _no_nan((out / "metrics.json").read_text())
