@@ -18,6 +18,10 @@ import click
 
 from satcore import __version__
 from satcore.errors import SatcoreError
+from satcore.kinds import KIND_NAMES
+
+#: ``new-plugin --kind`` choices: detector (the default) first
+SCAFFOLD_KINDS = ("detector", *(k for k in KIND_NAMES if k != "detector"))
 
 CORE_COMMANDS = ("run", "validate", "plugins", "models", "schema", "report", "new-plugin")
 
@@ -131,7 +135,8 @@ def validate(spec: str, sets: tuple[str, ...]) -> None:
 def plugins(as_json: bool) -> None:
     """List installed plugins, their components, and plugins that failed to load."""
     from satcore.errors import PluginConflictError
-    from satcore.plugins import KIND_HOOKS, get_plugin_manager
+    from satcore.kinds import KIND_HOOKS
+    from satcore.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
     conflict = None
@@ -286,8 +291,7 @@ def _size(n: float) -> str:
 
 @cli.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["detector", "extractor", "source", "captioner", "recognizer",
-                                           "generator"]), default="detector", show_default=True)
+@click.option("--kind", type=click.Choice(SCAFFOLD_KINDS), default="detector", show_default=True)
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to create the package folder.")
 def new_plugin(name: str, kind: str, directory: str) -> None:

@@ -20,19 +20,12 @@ import pluggy
 
 from satcore import hookspecs
 from satcore.errors import PluginConflictError, PluginLoadError, UnknownComponentError
+from satcore.kinds import KIND_HOOKS
 
 if TYPE_CHECKING:
     from satcore.components import Component
 
 GROUP = "satcore"
-KIND_HOOKS = {
-    "source": "satcore_register_sources",
-    "extractor": "satcore_register_extractors",
-    "detector": "satcore_register_detectors",
-    "captioner": "satcore_register_captioners",
-    "recognizer": "satcore_register_recognizers",
-    "generator": "satcore_register_generators",
-}
 
 
 @dataclass

@@ -16,19 +16,14 @@ from importlib import resources
 from pathlib import Path
 
 from satcore.errors import UsageError
+from satcore.kinds import KIND_NAMES, KIND_TABLE
 
-KINDS = ("detector", "extractor", "source", "captioner", "recognizer", "generator")
+#: detector first: the most common kind to write
+KINDS = ("detector", *(k for k in KIND_NAMES if k != "detector"))
 #: A plugin name: lower-case words joined by single hyphens; it becomes the component's ``type:`` too.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
-_SUMMARIES = {
-    "detector": "a per-pixel change detector",
-    "extractor": "a feature extractor",
-    "source": "an item source",
-    "captioner": "a captioner",
-    "recognizer": "a scene recognizer",
-    "generator": "an image generator",
-}
+_SUMMARIES = {k.name: k.description for k in KIND_TABLE} | {"detector": "a per-pixel change detector"}
 
 
 @dataclass(frozen=True)

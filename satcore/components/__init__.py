@@ -7,18 +7,13 @@ from satcore.components.extractor import Extractor
 from satcore.components.generator import Generator
 from satcore.components.recognizer import Recognizer
 from satcore.components.source import Source
+from satcore.kinds import KIND_HOOKS, KIND_NAMES, KIND_TABLE, STEP_KINDS, Kind
 
-#: kind name → base class, in hook order.
-KINDS: dict[str, type[Component]] = {
-    "source": Source,
-    "extractor": Extractor,
-    "detector": Detector,
-    "captioner": Captioner,
-    "recognizer": Recognizer,
-    "generator": Generator,
-}
+#: kind name → base class, in hook order (from :data:`satcore.kinds.KIND_TABLE`).
+KINDS: dict[str, type[Component]] = {k.name: k.base for k in KIND_TABLE}
 
 __all__ = [
-    "DATA_KINDS", "KINDS", "Batch", "Captioner", "Component", "Detection", "Detector", "DetectorParams",
-    "Extractor", "Generator", "Params", "Recognizer", "RunContext", "Source",
+    "DATA_KINDS", "KINDS", "KIND_HOOKS", "KIND_NAMES", "KIND_TABLE", "STEP_KINDS", "Batch", "Captioner",
+    "Component", "Detection", "Detector", "DetectorParams", "Extractor", "Generator", "Kind", "Params",
+    "Recognizer", "RunContext", "Source",
 ]

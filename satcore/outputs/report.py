@@ -305,12 +305,12 @@ def build_report(run_dir: str | Path) -> Path:
         sections.append(("Before / after / maps", panels))
     # component-specific sections
     try:
+        from satcore.kinds import STEP_KINDS
         from satcore.plugins import get_plugin_manager
 
         pm = get_plugin_manager()
         for s in steps:
-            cls = pm.get_component(
-                s["type"], ("extractor", "detector", "captioner", "recognizer", "generator"))
+            cls = pm.get_component(s["type"], STEP_KINDS)
             fn = getattr(cls, "report_sections", None)
             if fn is not None:
                 sections.extend(fn(run_dir, s["id"], results))

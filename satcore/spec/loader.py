@@ -19,13 +19,13 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from satcore.errors import SpecError, UnknownComponentError
+from satcore.kinds import STEP_KINDS
 from satcore.spec.model import ComponentSpec, PipelineSpec, StepSpec
 
 if TYPE_CHECKING:
     from satcore.components import Component, Params
     from satcore.plugins import SatcorePluginManager
 
-STEP_KINDS = ("extractor", "detector", "captioner", "recognizer", "generator")
 Loc = tuple[Any, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

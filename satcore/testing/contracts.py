@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from satcore.components import DATA_KINDS, KINDS, Batch, Component, Detection
+from satcore.components import DATA_KINDS, KINDS, STEP_KINDS, Batch, Component, Detection
 from satcore.data import Item, ItemRef, Raster
 from satcore.errors import ComponentError, MissingDependencyError, MissingWeightsError
 from satcore.testing.data import make_change_items, make_change_pair, make_pairs_dir, make_scene_item
@@ -39,7 +39,6 @@ from satcore.testing.helpers import assert_same_outputs, build_component
 
 #: A component ``name`` (the YAML ``type:``): lower-case words joined by single hyphens.
 KEBAB_CASE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-STEP_KINDS = ("extractor", "detector", "captioner", "recognizer", "generator")
 HEAVY_MODULES = ("torch",)
 
 
@@ -50,7 +49,8 @@ def registered_components(entrypoints: bool = True) -> list[tuple[str, str, type
 
     Unlike the catalogue this does not stop at the first duplicate, so a contract can say which names clash.
     """
-    from satcore.plugins import KIND_HOOKS, get_plugin_manager
+    from satcore.kinds import KIND_HOOKS
+    from satcore.plugins import get_plugin_manager
 
     pm = get_plugin_manager(fresh=True, entrypoints=entrypoints)
     out = []
