@@ -36,9 +36,9 @@ def test_dask_matches_local(tmp_path, levir_dir):
 
 def test_worker_engine_reads_itself_and_shares_the_cores(tmp_path, levir_dir, monkeypatch):
     """A Dask worker has no loader threads and, on a local cluster, a 1/workers share of the cores."""
-    from satcore.engine import dask_executor
+    from satcore.engine.executors import dask as dask_executor
 
-    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", {})
+    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", type(dask_executor._WORKER_ENGINES)())
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)), raising=False)
     spec = _spec(levir_dir, tmp_path / "w", "dask")
     spec["execution"]["workers"] = 4
