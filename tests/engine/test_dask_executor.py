@@ -64,7 +64,7 @@ def test_two_runs_on_one_cluster_write_their_own_folders(tmp_path, levir_dir, mo
     monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", type(dask_executor._WORKER_ENGINES)())
     ref = satcore.run(_spec(levir_dir, tmp_path / "ref", "local"), progress=False)
     want_maps = sorted(p.name for p in (tmp_path / "ref" / "maps").iterdir())
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         runs = {}
         for name in ("one", "two"):
             spec = _spec(levir_dir, tmp_path / name, "dask")

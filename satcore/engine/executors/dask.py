@@ -110,7 +110,7 @@ class DaskExecutor:
             client = Client(ex.address)
         else:
             cluster = LocalCluster(n_workers=ex.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")  # any free port: another cluster may hold 8787
             client = Client(cluster)
         try:
             self.submit_all(client, as_completed, engine, todo, splits, journal)
