@@ -254,3 +254,22 @@ def test_only_a_folder_of_a_run_that_processed_no_items_is_reused(tmp_path):
         with pytest.raises(UsageError, match="is not empty; add --resume"):
             prepare_output(out, False, False, "h")
         assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_overwrite_accepts_our_temp_files_of_either_naming(tmp_path):
+    """A killed run leaves ``.<name>.<pid>.tmp`` (satcore.io) or the older ``.<name>.tmp``: ours to remove."""
+    from satcore.engine.run_folder import is_our_temp, prepare_output
+    from satcore.errors import UsageError
+
+    assert is_our_temp(".results.parquet.4242.tmp") and is_our_temp(".metrics.json.tmp")
+    assert not is_our_temp(".notes.txt.4242.tmp") and not is_our_temp("results.parquet.tmp")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    (out / ".results.parquet.4242.tmp").write_bytes(b"half")
+    (out / ".errors.jsonl.tmp").write_text("half")
+    prepare_output(out, resume=False, overwrite=True, spec_hash="h")
+    assert list(out.iterdir()) == []
+    (out / ".notes.txt.4242.tmp").write_text("someone else's")
+    with pytest.raises(UsageError, match=r"holds files satcore did not write \(\.notes\.txt\.4242\.tmp\)"):
+        prepare_output(out, resume=False, overwrite=True, spec_hash="h")
