@@ -83,7 +83,7 @@ def test_run_output_folder_rules(tmp_path, h, capsys, setup_marker):
     code, out, err = run_cli(["run", str(spec), "--quiet", "--overwrite"], capsys)
     assert code == 0 and out.startswith("items: 4 ok, 0 failed")
     code, out, err = run_cli(["run", str(spec), "--quiet", "--resume"], capsys)
-    assert code == 0 and out.startswith("items: 4 ok, 0 failed, 4 skipped (already done)")
+    assert code == 0 and out.startswith("items: 0 ok, 0 failed, 4 skipped (already done)")
     # a changed spec is refused on --resume, with a hint
     code, out, err = run_cli(
         ["run", str(spec), "--quiet", "--resume", "--set", "steps.diff.threshold=0.5"], capsys

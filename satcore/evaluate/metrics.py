@@ -14,8 +14,23 @@ import numpy as np
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]  # numpy < 2: only trapz
 
-PIXEL_KEYS = ("auc", "f1", "iou", "precision", "recall", "kappa")
-IMAGE_KEYS = ("accuracy", "precision", "recall", "f1")
+
+def sparse_hist(hist: np.ndarray) -> list[int]:
+    """A histogram as ``[bin, count, bin, count, ...]`` (most bins of one item are empty).
+
+    How per-item score histograms are stored in the run journal; :func:`dense_hist` reads them back.
+    """
+    nz = np.flatnonzero(hist)
+    return np.stack([nz, hist[nz]], axis=1).ravel().astype(np.int64).tolist()
+
+
+def dense_hist(pairs: Any, bins: int) -> np.ndarray:
+    """Inverse of :func:`sparse_hist`: ``bins`` counts from ``[bin, count, ...]`` pairs (``None``: zeros)."""
+    out = np.zeros(bins, np.int64)
+    if pairs is not None and len(pairs):
+        a = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        out[a[:, 0]] = a[:, 1]
+    return out
 
 
 def quantise(scores: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:

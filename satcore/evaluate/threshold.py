@@ -10,11 +10,9 @@ After one descending sort, cumulative sums give the confusion counts of every ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-Objective = Literal["f1", "accuracy", "recall", "precision"]
 OBJECTIVES: tuple[str, ...] = ("f1", "accuracy", "recall", "precision")
 
 

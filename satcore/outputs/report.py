@@ -77,7 +77,7 @@ def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
     import matplotlib.pyplot as plt
     import pyarrow.parquet as pq
 
-    from satcore.engine.runner import dense_hist
+    from satcore.evaluate.metrics import dense_hist
 
     parts = sorted((run_dir / "parts").glob("part-*.parquet"))
     pos = {s: np.zeros(bins) for s in det_ids}

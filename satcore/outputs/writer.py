@@ -1,31 +1,57 @@
-"""Derive ``results.parquet``, ``errors.jsonl`` and ``metrics.json`` from the run journal."""
+"""Derive ``results.parquet``, ``errors.jsonl`` and ``metrics.json`` from the journal's final rows.
+
+Gets data only (frames of rows and :class:`OutputSettings`), never the engine: the engine calls it with
+``Journal.iter_final()``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satcore.components import Detector
 from satcore.evaluate.metrics import (
     ItemBootstrap,
     PixelStats,
     confusion_metrics,
+    dense_hist,
     image_metrics,
     pixel_metrics,
 )
+from satcore.io import atomic_path, write_json, write_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from satcore.engine.runner import Engine, Journal
-    from satcore.spec import Pipeline
-
 SPLIT_ORDER = ("all", "train", "test")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the writer needs to know about the run besides its rows."""
+
+    #: the detector steps' ids, in spec order (the order of ``metrics.json`` → ``steps``)
+    detector_ids: tuple[str, ...]
+    #: score histogram bins (``evaluate.bins``)
+    bins: int
+    #: bootstrap resamples for the 95% intervals (``evaluate.bootstrap``; 0: none)
+    bootstrap: int
+    #: the run's seed (``seed``): the bootstrap's weights
+    seed: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`finalize` wrote: item counts in results.parquet and the metrics (``None``: no truth)."""
+
+    ok: int
+    failed: int
+    metrics: dict[str, Any] | None
 
 
 class _Acc:
@@ -45,8 +71,6 @@ class _Acc:
         self.boot = ItemBootstrap(n_boot, seed)
 
     def add_item(self, item_id: str, truth: int, pred: Any, counts: Any, hp: Any, hn: Any) -> None:
-        from satcore.engine.runner import dense_hist
-
         c = hist = image = None
         if pred is not None:
             image = (truth, int(pred))
@@ -78,16 +102,20 @@ def visible_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[[c for c in df.columns if not c.startswith("_")]].copy()
 
 
-def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) -> dict[str, Any]:
-    """Write results.parquet and errors.jsonl, compute metrics.json; return counts and metrics."""
+def finalize(out: Path, frames: Iterable[pd.DataFrame], settings: OutputSettings) -> Summary:
+    """Write results.parquet and errors.jsonl, compute metrics.json; return counts and metrics.
+
+    ``frames``: the latest row of every item (journal rows, ``_``-prefixed bookkeeping included), in frames
+    of bounded size; read once.
+    """
     import pandas as pd
 
     visible: list[pd.DataFrame] = []
     errors_rows: list[dict[str, Any]] = []
 
-    def frames() -> Iterator[pd.DataFrame]:
+    def rows() -> Iterator[pd.DataFrame]:
         # one pass over the journal feeds the table, errors.jsonl and the metrics
-        for df in journal.iter_final():
+        for df in frames:
             visible.append(visible_columns(df))
             if "error" in df.columns:
                 cols = ["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
@@ -99,7 +127,7 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
                                             "message": r["error"]})
             yield df
 
-    metrics = compute_metrics(frames(), pipeline, engine)
+    metrics = compute_metrics(rows(), settings)
     table = pd.concat(visible, ignore_index=True) if visible else pd.DataFrame(columns=["item_id", "split",
                                                                                          "error"])
     table = table.sort_values("item_id", kind="stable").reset_index(drop=True)
@@ -107,29 +135,21 @@ def finalize(out: Path, pipeline: Pipeline, journal: Journal, engine: Engine) ->
     table = table[front + [c for c in table.columns if c not in (*front, "error")] + ["error"]]
     table = table.convert_dtypes()  # nullable ints stay ints next to failed rows
     table["error"] = table["error"].astype("string")
-    tmp = out / ".results.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    tmp.replace(out / "results.parquet")
+    with atomic_path(out / "results.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
     errors_rows.sort(key=lambda r: r["item_id"])
-    etmp = out / ".errors.jsonl.tmp"
-    etmp.write_text("".join(json.dumps(r) + "\n" for r in errors_rows), encoding="utf-8")
-    etmp.replace(out / "errors.jsonl")
-
+    write_text(out / "errors.jsonl", "".join(json.dumps(r) + "\n" for r in errors_rows))
     if metrics is not None:
-        from satcore.engine.runner import write_json
-
         write_json(out / "metrics.json", metrics)
     n_failed = len(errors_rows)
-    return {"ok": int(len(table) - n_failed), "failed": n_failed, "metrics": metrics}
+    return Summary(ok=int(len(table) - n_failed), failed=n_failed, metrics=metrics)
 
 
-def compute_metrics(frames: Iterable[pd.DataFrame], pipeline: Pipeline,
-                    engine: Engine) -> dict[str, Any] | None:
+def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) -> dict[str, Any] | None:
     """metrics.json in the DESIGN.md layout from the journal's final rows; ``None`` when no item has truth."""
-    bins = pipeline.spec.evaluate.bins
-    det_ids = [s.id for s, c in engine.steps if isinstance(c, Detector)]
+    det_ids = settings.detector_ids
     acc: dict[tuple[str, str], _Acc] = defaultdict(
-        lambda: _Acc(bins, pipeline.spec.evaluate.bootstrap, pipeline.spec.seed))
+        lambda: _Acc(settings.bins, settings.bootstrap, settings.seed))
     truth_items: dict[str, list[int]] = defaultdict(list)
     truth_px: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     thresholds: dict[str, set[float]] = defaultdict(set)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import satcore
-from satcore.engine.runner import Engine
+from satcore.engine.loading import ItemLoader
 
 
 def _busy(seconds: float) -> None:
@@ -23,13 +23,13 @@ def _busy(seconds: float) -> None:
 
 
 def _run(tmp_path, h, pm, monkeypatch, cost, name, workers=2):
-    orig = Engine._load
+    orig = ItemLoader.load
 
     def load(self, ref):
         cost(0.004)
         return orig(self, ref)
 
-    monkeypatch.setattr(Engine, "_load", load)
+    monkeypatch.setattr(ItemLoader, "load", load)
     spec = h.spec_dict(tmp_path / "d", tmp_path / name)
     spec["execution"].update(batch_size=6, loader_workers=workers)
     return satcore.run(spec, progress=False, pm=pm)
@@ -38,15 +38,15 @@ def _run(tmp_path, h, pm, monkeypatch, cost, name, workers=2):
 def _seen_by_components(monkeypatch) -> dict:
     """What the components' RunContext says about reading once the probe has run."""
     seen: dict = {}
-    orig = Engine._probe_loading
+    orig = ItemLoader._probe
 
     def probe(self, *a, **k):
         out = orig(self, *a, **k)
-        assert all(c.context is self.context for _, c in self.steps)
+        assert self.source.context is self.context  # the context every component sees
         seen["reading_s_per_item"] = self.context.reading_s_per_item
         return out
 
-    monkeypatch.setattr(Engine, "_probe_loading", probe)
+    monkeypatch.setattr(ItemLoader, "_probe", probe)
     return seen
 
 
@@ -70,7 +70,7 @@ def test_reading_that_holds_the_gil_stays_serial_with_the_same_results(tmp_path,
     lo = res.manifest["loading"]
     assert lo["mode"] == "serial", lo
     assert seen["reading_s_per_item"] == 0.0  # read on the model's thread: nothing runs beside it
-    assert lo["serial_ms_per_item"] < Engine.THREADS_WIN * lo["threads_ms_per_item"]
+    assert lo["serial_ms_per_item"] < ItemLoader.THREADS_WIN * lo["threads_ms_per_item"]
     monkeypatch.undo()
     ref = _run(tmp_path, h, pm, monkeypatch, lambda s: None, "plain", workers=0)
     assert ref.manifest["loading"] == {"mode": "serial"}
@@ -108,7 +108,7 @@ def test_processes_read_the_same_items_and_failures(tmp_path, h, pm):
 
 
 def test_unpicklable_failures_come_back_as_component_errors():
-    from satcore.engine import runner
+    from satcore.engine import loading as runner
     from satcore.errors import ComponentError
 
     class Odd(Exception):

@@ -71,10 +71,11 @@ def test_sigkill_then_resume(tmp_path, h, fake_site):
     )
     assert r.returncode == 0, r.stderr
     skipped = len(done_before)
-    assert r.stdout.startswith(f"items: {N} ok, 0 failed, {skipped} skipped (already done)")
+    # each item counted once: the ones this session processed as ok, the ones finished before as skipped
+    assert r.stdout.startswith(f"items: {N - skipped} ok, 0 failed, {skipped} skipped (already done)")
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete"
-    assert man["items"] == {"ok": N, "failed": 0, "skipped": skipped, "total": N}
+    assert man["items"] == {"ok": N - skipped, "failed": 0, "skipped": skipped, "total": N}
     # the second session processed exactly the items the first did not finish
     second = [p for p in sorted((out / "parts").glob("part-*.parquet")) if p not in first]
     assert all(p.name.startswith("part-0002-") for p in second)
@@ -105,10 +106,46 @@ def test_resume_retries_failed_items(tmp_path, h, pm):
     assert (res.items_ok, res.items_failed) == (5, 1)
     (tmp_path / "d" / "A" / "img003.png").write_bytes(good)  # fixed: --resume retries it
     res = satcore.run(spec, progress=False, pm=pm, resume=True)
-    assert (res.items_ok, res.items_failed, res.items_skipped) == (6, 0, 5)
+    # the retried item is this session's one ok item; the five finished before are skipped, not ok again
+    assert (res.items_ok, res.items_failed, res.items_skipped) == (1, 0, 5)
     df = pd.read_parquet(tmp_path / "o" / "results.parquet")
     assert sorted(df["item_id"]) == ids and df["error"].isna().all()
+    assert res.items_ok + res.items_failed + res.items_skipped == len(df)
+    assert res.manifest["items"] == {"ok": 1, "failed": 0, "skipped": 5, "total": 6}
     assert (tmp_path / "o" / "errors.jsonl").read_text() == ""
+
+
+def test_resume_counts_add_up_when_items_still_fail(tmp_path, h, pm):
+    """A resumed run with an item failing again: ok + failed + skipped is the table's length."""
+    import satcore
+
+    h.make_pairs(tmp_path / "d", 6)
+    (tmp_path / "d" / "A" / "img002.png").write_bytes(b"broken")
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
+    satcore.run(spec, progress=False, pm=pm)
+    res = satcore.run(spec, progress=False, pm=pm, resume=True)
+    assert (res.items_ok, res.items_failed, res.items_skipped) == (0, 1, 5)
+    assert res.items_ok + res.items_failed + res.items_skipped == len(res.results())
+
+
+def test_a_complete_run_keeps_its_journal_and_resumes_as_a_no_op(tmp_path, h, pm):
+    """parts/ stays beside results.parquet (docs/decisions.md): the report's score histograms, a later
+    --resume that retries failed items and recomputes metrics.json all read it. Resuming a complete run
+    processes nothing and leaves every output as it was."""
+    import satcore
+
+    h.make_pairs(tmp_path / "d", 6)
+    spec = h.spec_dict(tmp_path / "d", tmp_path / "o")
+    first = satcore.run(spec, progress=False, pm=pm)
+    out = tmp_path / "o"
+    assert sorted(out.glob("parts/part-*.parquet")) and (out / "results.parquet").exists()
+    before = {n: (out / n).read_bytes() for n in ("metrics.json", "errors.jsonl")}
+    table = pd.read_parquet(out / "results.parquet")
+    res = satcore.run(spec, progress=False, pm=pm, resume=True)
+    assert (res.items_ok, res.items_failed, res.items_skipped) == (0, 0, first.items_ok)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), table)
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert not [p for p in out.glob("parts/part-0002-*")]  # nothing was processed again
 
 
 def test_resume_refuses_changed_spec_and_foreign_folder(tmp_path, h, pm):
@@ -135,11 +172,11 @@ def test_resume_refuses_changed_spec_and_foreign_folder(tmp_path, h, pm):
 
 
 def test_journal_buffers_rows_into_few_parts(tmp_path, monkeypatch):
-    from satcore.engine import runner
+    from satcore.engine import journal
 
     clock = [100.0]
-    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
-    j = runner.Journal(tmp_path, flush_rows=5, flush_seconds=1.0)
+    monkeypatch.setattr(journal.time, "monotonic", lambda: clock[0])
+    j = journal.Journal(tmp_path, flush_rows=5, flush_seconds=1.0)
     j.add([{"item_id": "a", "error": None}, {"item_id": "b", "error": None}])
     clock[0] += 0.5
     j.add([{"item_id": "c", "error": None}])
@@ -175,7 +212,7 @@ def test_only_a_folder_of_a_run_that_processed_no_items_is_reused(tmp_path):
 
     Results, fitted state, a run still going, or files satcore did not write keep the folder refused.
     """
-    from satcore.engine.runner import prepare_output
+    from satcore.engine.run_folder import prepare_output
     from satcore.errors import UsageError
 
     def folder(name, status="stopped", **files):
@@ -217,3 +254,22 @@ def test_only_a_folder_of_a_run_that_processed_no_items_is_reused(tmp_path):
         with pytest.raises(UsageError, match="is not empty; add --resume"):
             prepare_output(out, False, False, "h")
         assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_overwrite_accepts_our_temp_files_of_either_naming(tmp_path):
+    """A killed run leaves ``.<name>.<pid>.tmp`` (satcore.io) or the older ``.<name>.tmp``: ours to remove."""
+    from satcore.engine.run_folder import is_our_temp, prepare_output
+    from satcore.errors import UsageError
+
+    assert is_our_temp(".results.parquet.4242.tmp") and is_our_temp(".metrics.json.tmp")
+    assert not is_our_temp(".notes.txt.4242.tmp") and not is_our_temp("results.parquet.tmp")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    (out / ".results.parquet.4242.tmp").write_bytes(b"half")
+    (out / ".errors.jsonl.tmp").write_text("half")
+    prepare_output(out, resume=False, overwrite=True, spec_hash="h")
+    assert list(out.iterdir()) == []
+    (out / ".notes.txt.4242.tmp").write_text("someone else's")
+    with pytest.raises(UsageError, match=r"holds files satcore did not write \(\.notes\.txt\.4242\.tmp\)"):
+        prepare_output(out, resume=False, overwrite=True, spec_hash="h")

@@ -42,7 +42,7 @@ def landsat(tmp_path_factory):
 
 
 def test_quickstart_runs_the_rgb_detectors(quickstart):
-    assert quickstart.exit_code == 0
+    assert quickstart.items_failed == 1
     assert quickstart.items_ok == 11
     # the unlabelled 768x384 crop is the one failed item (see examples/data/levir-cd/NOTICE)
     assert [e["item_id"] for e in quickstart.errors()] == ["test_113_0256"]
@@ -71,7 +71,7 @@ def test_quickstart_maps_reproduce_the_pooled_auc(quickstart):
 
 
 def test_landsat_maps_keep_the_utm_grid(landsat):
-    assert landsat.exit_code == 0 and landsat.items_ok == 2 and landsat.items_failed == 0
+    assert landsat.items_ok == 2 and landsat.items_failed == 0
     inputs = {"taizhou": "Taizhou/2000TM", "nanjing": "Nanjing/LT51200382000124BJC00_Nanjing"}
     for item_id, rel in inputs.items():
         with rasterio.open(EXAMPLES / "data" / "landsat-cd" / rel) as src:
@@ -131,7 +131,7 @@ def test_index_diff_on_rgb_pairs_lists_each_item_with_the_fix(tmp_path):
         "output": {"dir": str(tmp_path / "run"), "maps": False, "report": False},
     }
     res = satcore.run(spec, progress=False)
-    assert res.exit_code == 0 and res.items_ok == 0 and res.items_failed == 7
+    assert res.items_ok == 0 and res.items_failed == 7
     for e in res.errors():
         assert e["step"] == "ndvi" and e["error_type"] == "ComponentError"
         assert "missing: nir" in e["message"] and "`bands:` on the source" in e["message"]

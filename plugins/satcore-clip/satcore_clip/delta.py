@@ -157,7 +157,7 @@ class ProbabilityDeltaDetector(Detector):
 
     def save_state(self, path: Path) -> None:
         """``fitted/<step>.json``: threshold, best per objective, downsampled curve."""
-        from satcore.engine.runner import write_json
+        from satcore.io import write_json
 
         write_json(path, self.state)
 

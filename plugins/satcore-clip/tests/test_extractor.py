@@ -10,7 +10,7 @@ from satcore.components import Batch
 
 def test_whole_path_runs(tiny_env, make_spec, tmp_path):
     res = satcore.run(make_spec(tmp_path), progress=False)
-    assert res.exit_code == 0 and res.items_ok == 11 and res.items_failed == 1
+    assert res.items_ok == 11 and res.items_failed == 1
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     ok = df[df["error"].isna()]
     for col in (

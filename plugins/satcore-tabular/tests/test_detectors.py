@@ -550,7 +550,7 @@ def test_dask_worker_path_loads_the_saved_model(pairs_dir: Path, tmp_path: Path,
     from satcore_tabular.detectors import RandomForestDetector
 
     import satcore.plugins
-    from satcore.engine import dask_executor
+    from satcore.engine.executors import dask as dask_executor
 
     out = tmp_path / "run"
     spec = make_spec(pairs_dir, out, [{"id": "rf", "type": "random-forest", "input": "probs",
@@ -558,7 +558,7 @@ def test_dask_worker_path_loads_the_saved_model(pairs_dir: Path, tmp_path: Path,
     local = run(spec, pm).results().sort_values("item_id")
     pipeline = load_pipeline(spec, pm=pm)
     monkeypatch.setattr(satcore.plugins, "_DEFAULT", pm)
-    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", {})
+    monkeypatch.setattr(dask_executor, "_WORKER_ENGINES", type(dask_executor._WORKER_ENGINES)())
     monkeypatch.setattr(RandomForestDetector, "fit", lambda *a, **k: pytest.fail("a worker refitted"))
     refs = list(pipeline.source_cls(pipeline.source_params).list_items())  # type: ignore[attr-defined]
     splits = dict(zip(local["item_id"], local["split"], strict=True))

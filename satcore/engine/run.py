@@ -1,0 +1,182 @@
+"""The run, start to end: validate → run folder → set up → fit on the train split → stream → write outputs.
+
+Results are journaled as atomically written part files (``parts/``), so a run killed at any point loses only
+the rows not yet flushed and ``--resume`` continues from there. ``results.parquet``, ``errors.jsonl``,
+``metrics.json`` and ``report.html`` are derived from the journal at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from satcore.components import Detector
+from satcore.data import ItemRef
+from satcore.engine.executors import get_executor
+from satcore.engine.fitting import fit
+from satcore.engine.journal import Journal
+from satcore.engine.manifest import default_loading, start_manifest, write_manifest
+from satcore.engine.result import RunResult
+from satcore.engine.rows import problem_rows
+from satcore.engine.run_folder import has_maps, prepare_output
+from satcore.engine.steps import Engine
+from satcore.errors import SatcoreError, UsageError
+from satcore.evaluate.split import assign_splits, split_summary
+from satcore.outputs.writer import OutputSettings, finalize
+from satcore.spec import Pipeline, load_pipeline
+
+if TYPE_CHECKING:
+    from satcore.plugins import SatcorePluginManager
+
+log = logging.getLogger("satcore")
+
+
+def run_pipeline(
+    spec: str | os.PathLike[str] | Mapping[str, Any] | Pipeline,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    output_dir: str | os.PathLike[str] | None = None,
+    pm: SatcorePluginManager | None = None,
+) -> RunResult:
+    """Run a pipeline and write the output contract; see DESIGN.md ("Output contract").
+
+    Args:
+        spec: a spec file, a spec mapping, or a loaded :class:`~satcore.spec.Pipeline`.
+        overrides: ``--set`` style dotted keys applied to the spec.
+        resume: continue the run in the output folder (same spec), skipping the items it finished.
+        overwrite: replace the run in the output folder (only files satcore wrote).
+        progress: show progress bars on stderr.
+        output_dir: overrides ``output.dir``.
+        pm: the plugin manager (default: the installed plugins).
+
+    Raises:
+        SatcoreError: the spec is invalid (exit 2) or the run stopped (``RunStopped``, exit 1).
+    """
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # PNG/JPEG pairs have no georeference by design. The filter is set here, for the whole run, because
+    # warnings.catch_warnings() inside the read-ahead threads is not thread-safe on its own: one thread's exit
+    # can restore a filter list without the other's "ignore", letting the warning through at random.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+        pipeline = spec if isinstance(spec, Pipeline) else load_pipeline(spec, overrides, pm)
+        out = Path(output_dir) if output_dir else Path(pipeline.spec.output.dir)
+        return _run(pipeline, out, resume, overwrite, progress, pm)
+
+
+def _setup_logging(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def _splits(pipeline: Pipeline, refs: list[ItemRef]) -> dict[str, str]:
+    """Item id → split name (``evaluate.split``), with the split's one-line summary in the log."""
+    split = pipeline.spec.evaluate.split
+    try:
+        names = assign_splits(refs, split.test if split else None, split.group_by if split else None,
+                              split.seed if split and split.seed is not None else pipeline.spec.seed)
+    except ValueError as exc:
+        raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
+    line, warning = split_summary(refs, names, split.test if split else None,
+                                  split.group_by if split else None)
+    log.info(line)
+    if warning:
+        log.warning(warning)
+    return {r.item_id: s for r, s in zip(refs, names, strict=True)}
+
+
+def _run(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress: bool,
+         pm: SatcorePluginManager | None) -> RunResult:
+    reused = prepare_output(out, resume, overwrite, pipeline.spec_hash())
+    handler = _setup_logging(out)
+    if reused:
+        log.info(reused)
+    t0 = time.perf_counter()
+    manifest = start_manifest(pipeline, pm, datetime.now(timezone.utc))
+    ex = pipeline.spec.execution
+    engine: Engine | None = None
+    try:
+        engine = Engine(pipeline, out, progress)
+        log.info("run %s → %s (spec hash %s)", pipeline.name, out, manifest["spec_hash"])
+        refs = list(engine.source.list_items())
+        problems = engine.source.list_problems()
+        if ex.limit:
+            refs = refs[: ex.limit]
+        splits = _splits(pipeline, refs)
+        write_manifest(out, manifest)  # early: --resume checks the spec hash
+        engine.setup()
+        fit(engine, refs, splits, resume)
+
+        journal = Journal(out)
+        done, _failed = journal.done() if resume else (set(), set())
+        todo = [r for r in refs if r.item_id not in done]
+        # every item an earlier session finished stays in the table as it was (also one outside a smaller
+        # execution.limit now): counted once, as skipped, so ok + failed + skipped is the table's length
+        skipped = len(done)
+        get_executor(ex.executor).run(engine, todo, splits, journal)
+        journal.write(problem_rows(problems, done, ex.on_error == "fail"))
+
+        settings = OutputSettings(detector_ids=engine.detector_ids(), bins=pipeline.spec.evaluate.bins,
+                                  bootstrap=pipeline.spec.evaluate.bootstrap, seed=pipeline.spec.seed)
+        summary = finalize(out, journal.iter_final(), settings)
+        ok = summary.ok - skipped
+        notes: list[str] = []
+        if pipeline.spec.output.maps and summary.ok and not has_maps(out):
+            note = _no_maps_note(engine)
+            if "maps" in pipeline.spec.output.model_fields_set:  # asked for: say it on the console too
+                log.warning(note)
+                notes.append(note)
+            else:  # the default: image-level pipelines are common, so only run.log hears of it
+                log.info(note)
+        manifest.update({
+            "status": "complete",
+            "items": {"ok": ok, "failed": summary.failed, "skipped": skipped,
+                      "total": ok + summary.failed + skipped},
+            "models": [m for _s, c in engine.steps for m in c.models_used()],
+            "fitted": engine.fit_summaries,
+            "loading": engine.loading or default_loading(ex),
+            "wall_time_s": {"total": round(time.perf_counter() - t0, 3),
+                            **{k: round(v, 3) for k, v in engine.timings.items()}},
+            "ended": datetime.now(timezone.utc).isoformat(),
+        })
+        write_manifest(out, manifest)
+        if pipeline.spec.output.report:
+            from satcore.outputs.report import build_report
+
+            build_report(out)
+        log.info("done: %d ok, %d failed, %d skipped (finished earlier)", ok, summary.failed, skipped)
+        return RunResult(out, ok, summary.failed, skipped, summary.metrics, manifest, notes)
+    except SatcoreError as exc:
+        log.error("%s", exc)
+        manifest.update({"status": "stopped", "error": str(exc)})
+        # always: the folder is this run's now, and a stopped manifest lets a plain rerun reuse it
+        write_manifest(out, manifest)
+        raise
+    finally:
+        if engine is not None:
+            engine.teardown()
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _no_maps_note(engine: Engine) -> str:
+    """Why ``output.maps: true`` wrote no ``maps/``: which steps gave only image-level results."""
+    dets = [f"{rs.id} ({c.name})" for rs, c in engine.steps if isinstance(c, Detector)]
+    which = (f"{', '.join(dets)} gave image-level results only" if dets
+             else "the pipeline has no detector step")
+    return ("output.maps is true, but no step produced a per-pixel change map, so maps/ was not written: "
+            f"{which}. Maps come from detectors that return a score map or label map per pixel "
+            "(pixel-level methods such as image differencing or CVA); set output.maps: false to silence this")

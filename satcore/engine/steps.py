@@ -1,0 +1,180 @@
+"""``Engine``: one run's components, their set-up and teardown, and running the steps over a batch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from satcore.components import Batch, Component, Detector, RunContext, Source
+from satcore.data import Item
+from satcore.engine.loading import ItemLoader
+from satcore.errors import ComponentError, RunStopped, SatcoreError
+from satcore.spec import Pipeline, ResolvedStep
+
+log = logging.getLogger("satcore")
+
+StepError = tuple[str, BaseException]  # the step that failed on an item, and why
+
+
+class Engine:
+    """Runs one validated pipeline's steps in this process (the driver, or one Dask worker)."""
+
+    def __init__(self, pipeline: Pipeline, out: Path, progress: bool = True) -> None:
+        self.pipeline = pipeline
+        self.spec = pipeline.spec
+        self.out = out
+        self.progress = progress
+        ex = self.spec.execution
+        self.context = RunContext(seed=self.spec.seed, device=ex.device, batch_size=ex.batch_size,
+                                  loader_workers=ex.loader_workers, threads=ex.threads, run_dir=out,
+                                  spec_dir=pipeline.base_dir, logger=log)
+        self.source: Source = pipeline.source_cls(pipeline.source_params, self.context, "source")  # type: ignore[assignment]
+        self.steps: list[tuple[ResolvedStep, Component]] = [
+            (s, s.cls(s.params, self.context, s.id)) for s in pipeline.steps
+        ]
+        self.loader = ItemLoader(self.source, ex.loader_workers, ex.loader, self.context)
+        self.timings: dict[str, float] = defaultdict(float)
+        self.bins = self.spec.evaluate.bins
+        self.fit_summaries: dict[str, Any] = {}
+        #: training items seen by the last fit pass (train split, read, labelled): why nothing could be fitted
+        self.fit_counts = {"train": 0, "read": 0, "labelled": 0}
+
+    @property
+    def loading(self) -> dict[str, Any] | None:
+        """How items were read (``manifest.json`` → ``loading``), once a pass has read some."""
+        return self.loader.loading
+
+    def detector_ids(self) -> tuple[str, ...]:
+        """The ids of the detector steps, in spec order."""
+        return tuple(rs.id for rs, c in self.steps if isinstance(c, Detector))
+
+    def bar(self, total: int, desc: str, unit: str = "item") -> Any:
+        """A progress bar on stderr (silent without ``progress``)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress or None, file=sys.stderr,
+                    dynamic_ncols=True, leave=False)
+
+    def setup(self) -> None:
+        """Set up every component before any item streams; failures stop the run (exit 1).
+
+        With progress on, a status line names the step being set up: loading a model (importing torch,
+        reading a checkpoint) takes seconds before the first item, and the terminal should not look stuck.
+        """
+        comps = [("source", self.source), *[(s.id, c) for s, c in self.steps]]
+        bar = self.bar(len(comps), "setting up", unit="step")
+        try:
+            for sid, comp in comps:
+                bar.set_postfix_str(f"{sid} ({comp.name})", refresh=True)
+                log.info("setting up %s (%s)", sid, comp.name)
+                t = time.perf_counter()
+                try:
+                    comp.setup()
+                except SatcoreError as exc:
+                    raise RunStopped(f"step {sid!r} ({comp.name}) could not start: "
+                                     f"{_without_step_prefix(str(exc), sid, comp.name)}") from exc
+                except Exception as exc:
+                    raise RunStopped(
+                        f"step {sid!r} ({comp.name}) could not start: {type(exc).__name__}: {exc}") from exc
+                self.timings[f"setup:{sid}"] += time.perf_counter() - t
+                bar.update(1)
+        finally:
+            bar.close()
+
+    def teardown(self) -> None:
+        """Tear every component down (after the run, failed or not); a failing teardown is only logged."""
+        self.loader.close()
+        for sid, comp in [("source", self.source), *[(s.id, c) for s, c in self.steps]]:
+            try:
+                comp.teardown()
+            except Exception as exc:
+                log.warning("step %r (%s): teardown failed: %s: %s", sid, comp.name, type(exc).__name__, exc)
+
+    def run_steps(self, items: list[Item], only: set[str] | None = None
+                  ) -> tuple[list[dict[str, Any]], list[StepError | None]]:
+        """Run the steps over items; a failing batch is retried item by item so one bad item fails alone."""
+        outputs: list[dict[str, Any]] = [{} for _ in items]
+        errors: list[StepError | None] = [None] * len(items)
+        for rs, comp in self.steps:
+            if only is not None and rs.id not in only:
+                continue
+            alive = [i for i in range(len(items)) if errors[i] is None]
+            if not alive:
+                break
+
+            def call(idx: list[int], rs: ResolvedStep = rs, comp: Component = comp) -> list[Any]:
+                inputs = [step_input(rs, items[i], outputs[i]) for i in idx]
+                res = comp.process(Batch([items[i] for i in idx], inputs, rs.id))  # type: ignore[attr-defined]
+                if len(res) != len(idx):
+                    raise ComponentError(f"step {rs.id!r} returned {len(res)} results for {len(idx)} items")
+                return list(res)
+
+            t = time.perf_counter()
+            try:
+                for i, r in zip(alive, call(alive), strict=True):
+                    outputs[i][rs.id] = r
+            except Exception as batch_exc:
+                if len(alive) == 1:
+                    errors[alive[0]] = (rs.id, batch_exc)
+                else:
+                    for i in alive:
+                        try:
+                            outputs[i][rs.id] = call([i])[0]
+                        except Exception as exc:
+                            errors[i] = (rs.id, exc)
+            self.timings[rs.id] += time.perf_counter() - t
+            if self.spec.execution.on_error == "fail":
+                for i, e in enumerate(errors):
+                    if e is not None:
+                        raise RunStopped(f"item {items[i].item_id!r} failed in step {e[0]!r}: "
+                                         f"{type(e[1]).__name__}: {e[1]} (on_error: fail)") from e[1]
+        return outputs, errors
+
+    def ancestors(self, step_id: str) -> set[str]:
+        """The step and every step its input chain goes through."""
+        by_id = {s.id: s for s, _ in self.steps}
+        out: set[str] = set()
+        todo = [step_id]
+        while todo:
+            cur = todo.pop()
+            if cur == "source" or cur in out or cur not in by_id:
+                continue
+            out.add(cur)
+            todo.extend(input_ids(by_id[cur]))
+        return out
+
+
+def input_ids(rs: ResolvedStep) -> tuple[str, ...]:
+    """The ids a step reads (``source`` or upstream steps); the one place that reads ``ResolvedStep.input``.
+
+    A step reads one input today; kept as a tuple so several inputs per step change this and
+    :func:`step_input` only.
+    """
+    raw: Any = rs.input
+    return (raw,) if isinstance(raw, str) else tuple(raw)
+
+
+def step_input(rs: ResolvedStep, item: Item, outputs: dict[str, Any]) -> Any:
+    """What step ``rs`` consumes for one item: the item (``input: source``) or its input step's output."""
+    return item if rs.input == "source" else outputs[rs.input]
+
+
+def _without_step_prefix(msg: str, step_id: str, name: str) -> str:
+    """``msg`` without a leading ``step 'id' (name):`` that the setup wrapper is about to add again.
+
+    Components often name their step in their own errors (they are raised outside runs too); inside the
+    wrapper that read "step 'forest' (random-forest) could not start: step 'forest' (random-forest) params:
+    …". Only the repeated words go; a message naming something else is kept whole.
+    """
+    head = f"step {step_id!r}"
+    if not msg.startswith(head):
+        return msg
+    rest = msg[len(head):].removeprefix(f" ({name})")
+    if rest[:1] not in (":", " "):  # e.g. "step 'a'b": not our prefix
+        return msg
+    rest = rest.removeprefix(":").lstrip()
+    return rest or msg
