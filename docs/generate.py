@@ -9,7 +9,8 @@ Generated pages:
   (a fresh plugin manager without entry points), so the page does not depend on what happens to be installed;
   ``satcore schema`` prints the same schema with the installed plugins' parameters.
 - ``cli.md`` from the click help texts of the core commands (fixed 100-column width).
-- ``hooks.md`` from the docstrings in ``satcore/hookspecs.py``.
+- ``hooks.md`` from the docstrings in ``satcore/hookspecs.py``, followed by the extension points declared on
+  the component base classes (their ``#:`` attribute comments and method docstrings).
 """
 
 from __future__ import annotations
@@ -277,7 +278,8 @@ def render_hooks() -> str:
     from satcore import hookspecs
 
     lines = [
-        HEADER.format(source="the docstrings in satcore/hookspecs.py") + "# Plugin hooks",
+        HEADER.format(source="the docstrings in satcore/hookspecs.py and satcore/components")
+        + "# Plugin hooks",
         "",
         _rst_to_md(inspect.getdoc(hookspecs) or ""),
         "",
@@ -300,7 +302,68 @@ def render_hooks() -> str:
         if opts.get("firstresult"):
             lines += ["*firstresult*: the first non-`None` answer wins; later plugins are not asked.", ""]
         lines += [_rst_to_md(inspect.getdoc(f) or ""), ""]
+    lines += render_extension_points()
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ extension points
+
+
+def _attribute_docs(cls: type) -> list[tuple[str, str, str]]:
+    """``(name, default, doc)`` of the class attributes declared on ``cls`` itself with a ``#:`` comment."""
+    out: list[tuple[str, str, str]] = []
+    comment: list[str] = []
+    for line in inspect.getsource(cls).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            comment.append(stripped[2:].strip())
+            continue
+        m = re.match(r"^(\w+): ClassVar\[.*\] = (.+)$", stripped)
+        if m and comment and m.group(1) in vars(cls):
+            out.append((m.group(1), m.group(2), " ".join(comment)))
+        comment = []
+    return out
+
+
+def _method_docs(cls: type) -> list[tuple[str, str, str]]:
+    """``(name, signature, docstring)`` of the public methods defined on ``cls`` itself, in file order."""
+    out = []
+    for name, raw in vars(cls).items():
+        is_method = isinstance(raw, (classmethod, staticmethod)) or inspect.isfunction(raw)
+        if name.startswith("_") or not is_method:
+            continue
+        func = raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw
+        sig = str(inspect.signature(func)).replace("'", "")
+        prefix = "@classmethod\n" if isinstance(raw, classmethod) else ""
+        out.append((name, f"{prefix}def {name}{sig}", inspect.getdoc(func) or ""))
+    return out
+
+
+def render_extension_points() -> list[str]:
+    """The section of hooks.md on what the component base classes declare for plugins to fill in."""
+    from satcore.components import Component
+    from satcore.kinds import KIND_TABLE
+
+    lines = [
+        "## Extension points of the component classes",
+        "",
+        "A hook returns component classes; what a class may declare or override is declared on its base",
+        "class (satcore never looks for other attributes with `getattr`).",
+        "`satcore.components.checks.check_extension_points(cls)` lists the problems of a class (unknown",
+        "data kinds in `consumes`/`produces`, `report_sections` not a class method, a fittable detector",
+        "missing a fitting method). Where the component classes sit among the core's modules:",
+        "[architecture.md](architecture.md).",
+        "",
+    ]
+    for cls in (Component, *(k.base for k in KIND_TABLE)):
+        lines += [f"### {cls.__name__}", "", _rst_to_md(inspect.getdoc(cls) or ""), ""]
+        attrs = _attribute_docs(cls)
+        if attrs:
+            lines += ["| attribute | default | meaning |", "|---|---|---|"]
+            lines += [f"| `{n}` | `{_cell(d)}` | {_cell(_rst_to_md(doc))} |" for n, d, doc in attrs] + [""]
+        for name, sig, doc in _method_docs(cls):
+            lines += [f"#### {cls.__name__}.{name}", "", "```python", sig, "```", "", _rst_to_md(doc), ""]
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -2,18 +2,17 @@
 
 The public API is small: :func:`run`, :func:`validate`, :data:`hookimpl` for plugins, and the component base
 classes in :mod:`satcore.components`. Importing satcore loads no plugin and never imports torch.
+
+This module is the facade for users and plugins: nothing inside satcore imports it (an import-linter
+contract checks that), so its lazy imports of the engine and the spec loader cannot close a cycle.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-__version__ = "0.1.0"
-
-#: Marker for plugin hook implementations: ``@satcore.hookimpl``.
-hookimpl = pluggy.HookimplMarker("satcore")
+from satcore.hookspecs import hookimpl
+from satcore.version import __version__
 
 if TYPE_CHECKING:
     from satcore.engine import RunResult

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from satcore.components import Captioner, Detector, Extractor, Generator, Recognizer, Source
 
 hookspec = pluggy.HookspecMarker("satcore")
+#: Marker for plugin hook implementations; plugins use it as ``@satcore.hookimpl`` (the same object).
+#: Defined here, beside the specs, so code inside satcore need not import the ``satcore`` facade.
+hookimpl = pluggy.HookimplMarker("satcore")
 
 
 @hookspec

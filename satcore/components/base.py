@@ -42,7 +42,13 @@ class Params(BaseModel):
 
 @dataclass
 class RunContext:
-    """What a component may know about the run it is part of."""
+    """What a component may know about the run it is part of.
+
+    The engine builds one per run and passes it to every component; tests build their own
+    (:func:`satcore.testing.build_component`). Model weights are found through the injected ``registry``
+    (:meth:`resolve_model`), so a test or a Dask worker can hand a component exactly the aliases it should
+    see.
+    """
 
     seed: int = 0
     device: str = "auto"
@@ -52,6 +58,8 @@ class RunContext:
     processes: int = 1
     run_dir: Path | None = None
     spec_dir: Path | None = None
+    #: The model-alias registry :meth:`resolve_model` asks; ``None``: the process's
+    #: :func:`satcore.registry.get_registry` (root, plugin and user registries).
     registry: Registry | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("satcore"))
     #: CPU seconds the loader threads spend reading one item while the model steps compute, measured by the
@@ -60,11 +68,21 @@ class RunContext:
     reading_s_per_item: float | None = None
 
     def resolve_model(self, alias: str, path: str | None = None) -> ResolvedModel:
-        """Find the weights of a model alias (or an explicit checkpoint path) by the one search order."""
+        """Find the weights of a model alias (or an explicit checkpoint path) by the one search order.
+
+        Asks the injected :attr:`registry`, else the process's registry. :mod:`satcore.registry` sits below
+        the components in the import layers (it reads registry files and imports no plugin code), so this
+        function-level import makes no cycle; it is deferred only to keep PyYAML out of ``import
+        satcore.components``.
+
+        Raises:
+            MissingWeightsError: no weights found; the message lists where it looked and how to supply them.
+        """
+        if self.registry is not None:
+            return self.registry.resolve(alias, explicit_path=path)
         from satcore.registry import get_registry
 
-        reg = self.registry or get_registry()
-        return reg.resolve(alias, explicit_path=path)
+        return get_registry().resolve(alias, explicit_path=path)
 
     def torch_device(self) -> str:
         """``auto`` → ``cuda`` when available, else ``cpu`` (imports torch; call from ``setup()`` only)."""
@@ -147,13 +165,26 @@ class Component:
 
     Subclasses set ``name`` (kebab-case, the YAML ``type:``), ``params_model``, ``consumes`` and ``produces``,
     import heavy libraries and load weights in :meth:`setup`, and process batches.
+
+    The extension points a component may use are all declared here or on its kind's base class (never looked
+    up with ``getattr``): the class attributes ``name``, ``params_model``, ``params_version``, ``consumes``,
+    ``produces``; the class methods :meth:`upgrade_params` and :meth:`report_sections`; the methods
+    :meth:`setup`, :meth:`teardown`, :meth:`models_used`, :meth:`columns`; for detectors also ``fittable``
+    with the four fitting methods (:class:`~satcore.components.Detector`).
+    :func:`satcore.components.checks.check_extension_points` checks a class against them.
     """
 
     kind: ClassVar[str] = "component"
+    #: kebab-case, unique among installed components: the ``type:`` of a pipeline step (or source).
     name: ClassVar[str] = ""
+    #: the pydantic model of the step's params (``extra="forbid"``, every field with a ``description``).
     params_model: ClassVar[type[Params]] = Params
+    #: bump when the params change shape, and teach :meth:`upgrade_params` the old shape.
     params_version: ClassVar[int] = 1
+    #: the data kinds (:data:`DATA_KINDS`) this step needs from its ``input:``; ``satcore validate`` checks
+    #: that the input produces one of them (empty: anything, e.g. the items themselves).
     consumes: ClassVar[tuple[str, ...]] = ()
+    #: the data kinds (:data:`DATA_KINDS`) this component's outputs provide to later steps.
     produces: ClassVar[tuple[str, ...]] = ()
     #: Filled in by the plugin manager: the plugin and distribution that registered the class.
     plugin_name: ClassVar[str | None] = None
@@ -190,3 +221,22 @@ class Component:
         if isinstance(output, dict):
             return scalar_columns(output)
         return {}
+
+    @classmethod
+    def report_sections(cls, run_dir: Path, step_id: str, results: Any) -> list[tuple[str, str]]:
+        """Extra sections for ``report.html`` about one step of a finished run (default: none).
+
+        Called once per step of this type when the report is built, possibly in another process long after
+        the run (``satcore report``), so it reads what it needs from the run folder, never from an
+        instance. A section that fails is shown as "not available" and does not break the report.
+        :func:`satcore.plots.fig_to_html` turns a matplotlib figure into self-contained HTML.
+
+        Args:
+            run_dir: the run folder (``results.parquet``, ``fitted/<step_id>…``, ``artifacts/<step_id>/``).
+            step_id: the step's id; its columns in ``results`` are ``<step_id>.<name>``.
+            results: ``results.parquet`` as a pandas ``DataFrame``.
+
+        Returns:
+            ``(title, html)`` pairs, in the order they should appear.
+        """
+        return []

@@ -41,16 +41,29 @@ class Detector(Component):
     """Decides whether (and where) an item changed.
 
     :meth:`process` returns one :class:`Detection` per item, in order. A detector that learns (a threshold,
-    a tree model) sets ``fittable = True`` and implements :meth:`fit_records`, :meth:`fit`, :meth:`save_state`
-    and :meth:`load_state`: the engine fits it once on the train split before streaming, saves the state in
-    the run folder and reuses it on ``--resume`` and on every executor.
+    a tree model) sets ``fittable = True`` and implements the four fitting methods, which the engine calls in
+    this order:
+
+    1. :meth:`fit_records` on each batch of train items (streamed, so the train split need not fit in
+       memory): what :meth:`fit` needs from each item, e.g. a feature vector or a score;
+    2. :meth:`fit` once, with every record, the items' image labels and their groups;
+    3. :meth:`save_state` to :meth:`state_path` in the run folder (write it with :mod:`satcore.io`);
+    4. :meth:`load_state` on ``--resume`` and on every executor's worker instead of fitting again.
+
+    ``fittable`` may also be a property when only some params need fitting (``threshold: {optimise: f1}``
+    does, a fixed threshold does not).
     """
 
     kind: ClassVar[str] = "detector"
     produces: ClassVar[tuple[str, ...]] = ("change",)
     params_model: ClassVar[type[Params]] = DetectorParams
+    #: whether the engine fits this step on the train split before streaming (see the class docstring).
     fittable: ClassVar[bool] = False
+    #: the file suffix of the fitted state in ``fitted/<step_id><suffix>``.
     state_suffix: ClassVar[str] = ".json"
+
+    #: the methods a fittable detector overrides (checked by :func:`satcore.components.checks`).
+    FIT_METHODS: ClassVar[tuple[str, ...]] = ("fit_records", "fit", "save_state", "load_state")
 
     def process(self, batch: Batch) -> list[Detection]:
         """Change results for each item of the batch."""

@@ -20,6 +20,9 @@ import numpy as np
 from pydantic import Field
 
 from satcore.components import Batch, Detection, Detector, DetectorParams
+from satcore.components.filters import normalise_pair, smooth
+from satcore.components.thresholds import otsu_threshold as otsu_threshold  # moved to the core; kept here
+from satcore.components.thresholds import resolve_threshold
 from satcore.errors import ComponentError, MissingDependencyError
 
 # ----------------------------------------------------------------------------------------------- parameters
@@ -125,19 +128,6 @@ class IndexDiffParams(_SharedParams):
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def normalise_pair(a: np.ndarray, b: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """Radiometric normalisation of a ``(bands, H, W)`` pair (see ``normalise``)."""
-    if how == "none":
-        return a, b
-    ma, sa = a.mean(axis=(1, 2), keepdims=True), a.std(axis=(1, 2), keepdims=True) + 1e-6
-    mb, sb = b.mean(axis=(1, 2), keepdims=True), b.std(axis=(1, 2), keepdims=True) + 1e-6
-    if how == "zscore":
-        return (a - ma) / sa, (b - mb) / sb
-    if how == "match":
-        return a, (b - mb) / sb * sa + ma
-    raise ValueError(f"unknown normalisation {how!r}")
-
-
 def cva_magnitude(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Length of the per-pixel spectral change vector ``b - a`` (over the band axis 0)."""
     d = b - a
@@ -147,19 +137,6 @@ def cva_magnitude(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def absmean_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|mean(b) - mean(a)|`` over bands: the grey-level absolute difference image."""
     return np.abs(b.mean(axis=0) - a.mean(axis=0))
-
-
-def otsu_threshold(values: np.ndarray) -> float:
-    """Otsu's threshold (scikit-image); a constant array has no split, so its value itself is returned."""
-    from skimage.filters import threshold_otsu
-
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0 or not np.isfinite(v).any():
-        return 0.0
-    v = v[np.isfinite(v)]
-    if np.ptp(v) == 0:
-        return float(v.max())
-    return float(threshold_otsu(v))
 
 
 def relative_score(magnitude: np.ndarray, t: float) -> np.ndarray:
@@ -182,15 +159,6 @@ def clean_mask(mask: np.ndarray, radius: int) -> np.ndarray:
     padded = np.pad(np.asarray(mask, bool), radius, mode="edge")
     cleaned = binary_closing(binary_opening(padded, fp), fp)
     return cleaned[radius:-radius, radius:-radius]
-
-
-def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian filter (scipy), or ``x`` itself for sigma 0."""
-    if not sigma:
-        return x
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(x, sigma, mode="reflect")
 
 
 def neighbourhood_vectors(image: np.ndarray, h: int) -> np.ndarray:
@@ -377,8 +345,7 @@ class _ThresholdDetector(_ClassicDetector):
     def threshold_magnitude(self, magnitude: np.ndarray, extra: dict[str, Any]) -> Detection:
         """Smooth, threshold (Otsu or fixed) and score one magnitude map."""
         mag = smooth(magnitude, self.params.smooth)  # type: ignore[attr-defined]
-        thr = self.params.threshold  # type: ignore[attr-defined]
-        t = otsu_threshold(mag) if thr == "otsu" else float(thr)
+        t = resolve_threshold(mag, self.params.threshold)  # type: ignore[attr-defined]
         score = relative_score(mag, t)
         return self.finish(score, score > 0.5, {**extra, "magnitude_threshold": t})
 
