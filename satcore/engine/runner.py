@@ -29,7 +29,7 @@ from satcore.components import Batch, Component, Detection, Detector, RunContext
 from satcore.data import Item, ItemRef, gdal_env, write_geotiff
 from satcore.errors import ComponentError, ResumeError, RunStopped, SatcoreError, UsageError
 from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise
-from satcore.evaluate.split import assign_splits, split_summary
+from satcore.evaluate.split import assign_split_names, describe_split
 from satcore.spec import Pipeline, ResolvedStep, load_pipeline
 
 if TYPE_CHECKING:
@@ -1009,14 +1009,11 @@ def _run_pipeline(
             refs = refs[: pipeline.spec.execution.limit]
         split = pipeline.spec.evaluate.split
         try:
-            split_names = assign_splits(
-                refs, split.test if split else None, split.group_by if split else None,
-                split.seed if split and split.seed is not None else pipeline.spec.seed)
+            split_names = assign_split_names(refs, split, pipeline.spec.seed)
         except ValueError as exc:
             raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
         splits = {r.item_id: s for r, s in zip(refs, split_names, strict=True)}
-        line, warning = split_summary(refs, split_names, split.test if split else None,
-                                      split.group_by if split else None)
+        line, warning = describe_split(refs, split_names, split)
         log.info(line)
         if warning:
             log.warning(warning)

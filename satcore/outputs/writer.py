@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from satcore.engine.runner import Engine, Journal
     from satcore.spec import Pipeline
 
-SPLIT_ORDER = ("all", "train", "test")
+SPLIT_ORDER = ("all", "train", "val", "test")
 
 
 class _Acc:
