@@ -6,6 +6,7 @@ rasterio is imported lazily so that ``import satcore`` stays cheap.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -119,39 +120,77 @@ class ItemRef:
 
 @dataclass
 class Item:
-    """One unit of work: an image pair, a time series at a location, a single scene.
+    """One unit of work: an image pair, a time series at a location, a single scene, or a text.
+
+    Every field but ``item_id`` is optional, so ``Item("id", [a, b], label=mask)`` (a change-detection
+    item) and ``Item("id", text="a harbour with boats")`` (a text-only item) are both plain constructor calls.
+    Truth lives beside the inputs: ``label``/``valid``/``image_label`` for change, ``classes`` for scene
+    labels, ``texts`` for reference captions, ``targets`` for target rasters (see ``docs/items.md``).
 
     Attributes:
-        item_id: stable id (for ``folder-pairs`` the path relative to ``A/`` without extension).
-        images: the rasters; two for a pair (before, after), N for a series, one for a scene.
+        item_id: stable id (for ``folder-pairs`` the path relative to ``A/`` without extension); see
+            :func:`item_id_problem` for what an id may contain.
+        images: the rasters; two for a pair (before, after), N for a series, one for a scene, none for a
+            text-only item.
         label: boolean change mask ``(H, W)`` (nonzero in the label file = change), or ``None``.
         valid: boolean mask of pixels whose truth is known (``None`` = all); pixels outside are ignored
             by the metrics.
         image_label: image-level truth (1 = change), derived from ``label`` when not given.
-        meta: anything else the source knows (tile, location, dates, captions).
+        meta: anything else the source knows (tile, location, dates, split).
+        classes: class labels of the item (one for a single-label scene, several for multi-label), or
+            ``None`` when unknown. A bare string is taken as one label; a list becomes a tuple.
+        texts: reference captions (truth for captioners), or ``None``; same normalisation as ``classes``.
+        targets: target rasters by name (truth for generators, e.g. ``{"target": s2}``), or ``None``. Each
+            is a full :class:`Raster` with its own band names and georeference.
+        text: the item's own input text (the prompt of a text-to-image generator, the text of a text-only
+            item), or ``None``.
     """
 
     item_id: str
-    images: list[Raster]
+    images: list[Raster] = field(default_factory=list)
     label: np.ndarray | None = None
     valid: np.ndarray | None = None
     image_label: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
+    texts: tuple[str, ...] | None = None
+    targets: dict[str, Raster] | None = None
+    text: str | None = None
 
     def __post_init__(self) -> None:
         if self.image_label is None and self.label is not None:
             lab = self.label if self.valid is None else self.label & self.valid
             self.image_label = int(bool(lab.any()))
+        self.images = list(self.images)
+        self.classes = _str_tuple(self.classes, "classes", self.item_id)
+        self.texts = _str_tuple(self.texts, "texts", self.item_id)
+        if self.targets is not None:
+            targets = dict(self.targets)
+            bad = [k for k, v in targets.items() if not isinstance(k, str) or not isinstance(v, Raster)]
+            if bad:
+                raise TypeError(f"item {self.item_id!r}: targets must map names (str) to Raster; bad: {bad}")
+            self.targets = targets
+        if self.text is not None and not isinstance(self.text, str):
+            raise TypeError(f"item {self.item_id!r}: text must be a string, got {type(self.text).__name__}")
 
     @property
     def kind(self) -> str:
-        """``pair``, ``series`` or ``scene``."""
-        return self.meta.get("kind") or ("pair" if len(self.images) == 2 else "scene" if len(self.images) == 1
-                                         else "series")
+        """``pair``, ``series``, ``scene``, or ``text`` for an item without images (``meta["kind"]`` wins)."""
+        if self.meta.get("kind"):
+            return str(self.meta["kind"])
+        n = len(self.images)
+        return "text" if n == 0 else "pair" if n == 2 else "scene" if n == 1 else "series"
 
     @property
     def reference(self) -> Raster:
-        """The raster whose grid maps are written on (the first image)."""
+        """The raster whose grid maps are written on (the first image).
+
+        Raises:
+            ComponentError: the item has no images (a text-only item).
+        """
+        if not self.images:
+            raise ComponentError("the item has no images (a text-only item), so it has no reference grid",
+                                 self.item_id)
         return self.images[0]
 
     def pair_arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -159,6 +198,60 @@ class Item:
         if len(self.images) != 2:
             raise ComponentError(f"expected an image pair, item has {len(self.images)} images", self.item_id)
         return self.images[0].array.astype(dtype), self.images[1].array.astype(dtype)
+
+
+def _str_tuple(value: Any, name: str, item_id: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    out = tuple(value)
+    if not all(isinstance(v, str) for v in out):
+        raise TypeError(f"item {item_id!r}: {name} must be strings, got {[type(v).__name__ for v in out]}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ item ids
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def item_id_problem(item_id: Any) -> str | None:
+    """Why ``item_id`` cannot be an item id, or ``None`` when it can.
+
+    Ids become file names under the run folder (``maps/<item_id>.tif``, ``generated/<item_id>/``), so an id
+    is a relative POSIX path that stays inside its folder: non-empty; ``/`` the only separator; no absolute
+    path or drive letter; no empty, ``.`` or ``..`` part; no backslash, NUL or other control character.
+    """
+    if not isinstance(item_id, str):
+        return f"an item id must be a string, got {type(item_id).__name__}"
+    if not item_id:
+        return "the item id is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in item_id):
+        return "the item id contains a control character (NUL, newline, …)"
+    if "\\" in item_id:
+        return "the item id contains a backslash; use `/` between folders"
+    if item_id.startswith("/") or _DRIVE.match(item_id):
+        return "the item id is an absolute path; use a path relative to the dataset"
+    if any(p in ("", ".", "..") for p in item_id.split("/")):
+        return "the item id has an empty, `.` or `..` part; an id must stay inside its folder"
+    return None
+
+
+def check_item_id(item_id: Any, where: str = "") -> str:
+    """``item_id`` when it is a safe id (see :func:`item_id_problem`), else raise.
+
+    Args:
+        item_id: the candidate id.
+        where: what produced it, for the message (``"labels.csv row 4"``).
+
+    Raises:
+        ComponentError: naming the id, what is wrong with it and where it came from.
+    """
+    problem = item_id_problem(item_id)
+    if problem is not None:
+        raise ComponentError(f"{where + ': ' if where else ''}bad item id {item_id!r}: {problem}")
+    return cast(str, item_id)
 
 
 # --------------------------------------------------------------------------------------------- raster I/O

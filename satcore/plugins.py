@@ -210,10 +210,11 @@ def get_plugin_manager(fresh: bool = False, entrypoints: bool = True) -> Satcore
     return pm
 
 
-def set_plugin_manager(pm: SatcorePluginManager | None) -> None:
-    """Replace the process-wide manager (tests, notebooks)."""
+def set_plugin_manager(pm: SatcorePluginManager | None) -> SatcorePluginManager | None:
+    """Replace the process-wide manager (tests, notebooks); returns the replaced one (``None``: none)."""
     global _DEFAULT
-    _DEFAULT = pm
+    previous, _DEFAULT = _DEFAULT, pm
+    return previous
 
 
 def _core_version() -> str:

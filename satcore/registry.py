@@ -339,6 +339,11 @@ def _cached_registry() -> Registry:
     return Registry.load()
 
 
+def clear_registry_cache() -> None:
+    """Forget the cached registry; the next :func:`get_registry` re-reads it (test fixtures use this)."""
+    _cached_registry.cache_clear()
+
+
 def get_registry(refresh: bool = False) -> Registry:
     """The merged registry (cached per process; ``refresh=True`` re-reads the files)."""
     if refresh:

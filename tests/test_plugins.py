@@ -70,7 +70,8 @@ def test_load_and_disable_env(fake_site, h, monkeypatch):
     monkeypatch.setenv("SATCORE_LOAD_PLUGINS", "")  # empty = only the built-ins
     pm = get_plugin_manager(fresh=True)
     assert set(pm.info) == {"satcore"}
-    assert sorted(pm.components("source")) == ["folder-pairs", "geotiff-series", "manifest"]
+    assert sorted(pm.components("source")) == ["folder-classes", "folder-pairs", "geotiff-series", "manifest",
+                                               "text"]
     with pytest.raises(UnknownComponentError, match="unknown step type 'slow-diff'; installed: none"):
         pm.get_component("slow-diff", ("detector",))
 
@@ -85,7 +86,8 @@ def test_hook_that_raises_is_reported_not_fatal(h):
     mod = h.plugin_module("fake_raiser")
     mod.satcore_register_detectors = satcore.hookimpl(bad)
     pm.register_plugin(mod, "raiser", "satcore-raiser")
-    assert sorted(pm.components("source")) == ["folder-pairs", "geotiff-series", "manifest"]
+    assert sorted(pm.components("source")) == ["folder-classes", "folder-pairs", "geotiff-series", "manifest",
+                                               "text"]
     (err,) = pm.load_errors
     assert err.name == "raiser" and "ValueError: listing failed" in str(err)
 

@@ -10,6 +10,6 @@ from satcore import hookimpl
 @hookimpl
 def satcore_register_sources() -> list[type[Any]]:
     """The built-in sources."""
-    from satcore.builtin.sources import FolderPairsSource, GeoTiffSeriesSource, ManifestSource
+    from satcore.builtin.sources import BUILTIN_SOURCES
 
-    return [FolderPairsSource, GeoTiffSeriesSource, ManifestSource]
+    return list(BUILTIN_SOURCES)

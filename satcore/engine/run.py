@@ -26,7 +26,7 @@ from satcore.engine.rows import problem_rows
 from satcore.engine.run_folder import has_maps, prepare_output
 from satcore.engine.steps import Engine
 from satcore.errors import SatcoreError, UsageError
-from satcore.evaluate.split import assign_splits, split_summary
+from satcore.evaluate.split import assign_split_names, describe_split
 from satcore.outputs.writer import OutputSettings, finalize
 from satcore.spec import Pipeline, load_pipeline
 
@@ -86,12 +86,10 @@ def _splits(pipeline: Pipeline, refs: list[ItemRef]) -> dict[str, str]:
     """Item id → split name (``evaluate.split``), with the split's one-line summary in the log."""
     split = pipeline.spec.evaluate.split
     try:
-        names = assign_splits(refs, split.test if split else None, split.group_by if split else None,
-                              split.seed if split and split.seed is not None else pipeline.spec.seed)
+        names = assign_split_names(refs, split, pipeline.spec.seed)
     except ValueError as exc:
         raise UsageError(f"{pipeline.path or '<spec>'}: evaluate.split: {exc}") from exc
-    line, warning = split_summary(refs, names, split.test if split else None,
-                                  split.group_by if split else None)
+    line, warning = describe_split(refs, names, split)
     log.info(line)
     if warning:
         log.warning(warning)

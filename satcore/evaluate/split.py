@@ -1,12 +1,24 @@
-"""Train/test splits grouped by a key, so crops of one tile never straddle the split."""
+"""Train/test splits: random by group, or predefined by each item's metadata.
+
+A random split (``evaluate.split: {test: 0.3, group_by: tile}``) keeps crops of one tile on one side. A
+predefined one (``evaluate.split: {by: split}``) uses a dataset's published splits as they are.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from satcore.data import ItemRef
+
+#: Split names in the order metrics.json and the report list them. ``all``: no split; ``val``: a
+#: predefined validation split, scored on its own and never fitted on.
+SPLIT_ORDER = ("all", "train", "val", "test")
+#: The values an item's metadata may name under ``evaluate.split: {by: <key>}``.
+PREDEFINED_SPLITS = ("train", "val", "test")
 
 
 def assign_splits(refs: Sequence[ItemRef], test: float | None, group_by: str | None, seed: int) -> list[str]:
@@ -30,6 +42,59 @@ def assign_splits(refs: Sequence[ItemRef], test: float | None, group_by: str | N
     for i in test_idx:
         out[i] = "test"
     return out
+
+
+def splits_by_meta(refs: Sequence[ItemRef], key: str) -> list[str]:
+    """Each ref's split as named by ``ref.meta[key]`` (``train``, ``val`` or ``test``).
+
+    Raises:
+        ValueError: an item has no value under ``key``, or one outside :data:`PREDEFINED_SPLITS`; the
+            message names the first few items, their values and what is allowed.
+    """
+    out: list[str] = []
+    bad: list[tuple[str, Any]] = []
+    for r in refs:
+        value = r.meta.get(key)
+        name = value.strip() if isinstance(value, str) else value
+        if name in PREDEFINED_SPLITS:
+            out.append(str(name))
+        else:
+            bad.append((r.item_id, value))
+    if bad:
+        shown = "; ".join(f"item {i!r} has {'no `' + key + '`' if v in (None, '') else repr(v)}"
+                          for i, v in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        allowed = ", ".join(PREDEFINED_SPLITS)
+        raise ValueError(f"`by: {key}` needs each item's `{key}` to be one of {allowed}: {shown}{more}. "
+                         "Fix the source's split values, or use a random split "
+                         "(`evaluate.split: {test: 0.3}`)")
+    return out
+
+
+def assign_split_names(refs: Sequence[ItemRef], split: Any, seed: int) -> list[str]:
+    """The split name of each ref under ``evaluate.split``.
+
+    ``split`` is a :class:`~satcore.spec.model.SplitSpec`, a :class:`~satcore.spec.model.SplitBySpec` or
+    ``None``; ``seed`` is the spec's, used unless the split names its own.
+
+    Raises:
+        ValueError: the split cannot be made (message for the user, without the ``evaluate.split`` prefix).
+    """
+    if split is None:
+        return ["all"] * len(refs)
+    if getattr(split, "by", None) is not None:
+        return splits_by_meta(refs, split.by)
+    return assign_splits(refs, split.test, split.group_by,
+                         split.seed if split.seed is not None else seed)
+
+
+def describe_split(refs: Sequence[ItemRef], names: Sequence[str], split: Any) -> tuple[str, str | None]:
+    """:func:`split_summary` for any ``evaluate.split`` shape: a log line and an optional warning."""
+    if split is not None and getattr(split, "by", None) is not None:
+        counts = Counter(names)
+        parts = ", ".join(f"{counts[s]} {s}" for s in PREDEFINED_SPLITS if counts[s])
+        return f"split: by `{split.by}`: {parts or 'no'} items", None
+    return split_summary(refs, names, split.test if split else None, split.group_by if split else None)
 
 
 def split_summary(refs: Sequence[ItemRef], names: Sequence[str], test: float | None,

@@ -25,10 +25,10 @@ from satcore.evaluate.metrics import (
 )
 from satcore.io import atomic_path, write_json, write_text
 
+from satcore.evaluate.split import SPLIT_ORDER
+
 if TYPE_CHECKING:
     import pandas as pd
-
-SPLIT_ORDER = ("all", "train", "test")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo
 
 
 def resolve_spec_path(value: Path, info: ValidationInfo) -> Path:
@@ -44,13 +44,41 @@ class StepSpec(ComponentSpec):
 
 
 class SplitSpec(_Strict):
-    """Train/test split."""
+    """A random train/test split, grouped so related items stay on one side."""
 
     test: float = Field(0.3, gt=0, lt=1, description="Fraction of groups in the test split.")
     group_by: str | None = Field("tile", description="Item metadata key whose values never straddle the "
                                  "split (e.g. `tile`, so crops of one tile stay together); "
                                  "null = each item alone.")
     seed: int | None = Field(None, description="Split seed; defaults to the spec's `seed`.")
+
+
+class SplitBySpec(_Strict):
+    """A predefined split: each item's metadata value names its split (a dataset's published splits)."""
+
+    by: str = Field(description="Item metadata key whose value is the item's split: `train`, `val` or "
+                    "`test` (e.g. `split`, set by `folder-pairs` over `train/ val/ test/` folders, or a "
+                    "`split` column of a manifest or text file). `val` items are kept as their own split "
+                    "`val`: scored in metrics.json, never fitted on.")
+
+    @property
+    def group_by(self) -> None:
+        """No grouping key: the split is given, not drawn."""
+        return None
+
+
+def _split_shape(value: Any) -> str:
+    """Which split shape a value means: ``by`` when it has a ``by`` key, else the random split."""
+    if isinstance(value, dict):
+        return "SplitBySpec" if "by" in value else "SplitSpec"
+    return "SplitBySpec" if isinstance(value, SplitBySpec) else "SplitSpec"
+
+
+#: ``evaluate.split``: the random split or the predefined one, told apart by the ``by`` key, so a mistake is
+#: reported against the shape the user meant (``{by: split, test: 0.3}`` → ``split.test: unknown key``). The
+#: tags are the class names, which the spec loader recognises as union members and keeps out of locations.
+SplitShape = Annotated[Annotated[SplitSpec, Tag("SplitSpec")] | Annotated[SplitBySpec, Tag("SplitBySpec")],
+                       Discriminator(_split_shape)]
 
 
 class AugmentSpec(_Strict):
@@ -65,7 +93,9 @@ class AugmentSpec(_Strict):
 class EvaluateSpec(_Strict):
     """How results are scored against the truth."""
 
-    split: SplitSpec | None = Field(None, description="Train/test split; omit for one split named `all`.")
+    split: SplitShape | None = Field(
+        None, description="`{test: 0.3, group_by: tile}` draws a train/test split; `{by: <meta key>}` uses "
+        "the split each item names (`train`, `val`, `test`); omit for one split named `all`.")
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples over items for the 95% intervals.")
     bins: int = Field(1000, ge=10, le=100000, description="Histogram bins for pixel AUC (maps are quantised "
                       "to these bins so scikit-learn on the maps reproduces metrics.json).")

@@ -1,4 +1,4 @@
-"""Seeded tiny data for plugin tests: image pairs with a planted change, as items or as a folder on disk.
+"""Seeded tiny data for plugin tests: changed pairs, labelled scenes, captions, prompts, target rasters.
 
 Everything here is deterministic for a given ``seed``, small (32×32 by default) and needs no download.
 The planted change is the independent reference a behaviour test compares against: its mask is known exactly.
@@ -106,6 +106,88 @@ def make_scene_item(item_id: str = "scene-0", *, seed: int = 0, size: int = 32, 
     return Item(item_id, [pair.images[1]], meta={"tile": item_id, "kind": "scene"})
 
 
+#: Class labels :func:`make_class_items` cycles through.
+TEST_CLASSES = ("forest", "water", "urban")
+#: Reference captions :func:`make_caption_items` gives, per class of :data:`TEST_CLASSES`.
+TEST_CAPTIONS = {
+    "forest": ("a dense green forest", "many trees cover the area"),
+    "water": ("a calm lake", "the water is dark and still"),
+    "urban": ("buildings along a road", "a dense residential area"),
+}
+#: Prompts :func:`make_text_items` cycles through.
+TEST_PROMPTS = ("a satellite image of a forest", "a satellite image of a lake",
+                "a satellite image of a town", "a satellite image of farmland")
+
+
+def _class_scene(item_id: str, label: str, seed: int, size: int, bands: int) -> Raster:
+    """A scene whose class shows in the pixels: forest green-dominant, water dark, urban bright and grey."""
+    base = make_scene_item(item_id, seed=seed, size=size, bands=bands).images[0]
+    arr = base.array.astype(np.float32)
+    k = TEST_CLASSES.index(label) if label in TEST_CLASSES else 0
+    scale = np.ones((bands, 1, 1), np.float32)
+    if bands >= 3:
+        scale[:3, 0, 0] = ((0.6, 1.2, 0.6), (0.3, 0.35, 0.5), (1.3, 1.3, 1.3))[k]
+    out = np.clip(arr * scale, 0, 255).astype(base.array.dtype)
+    return base.with_array(out)
+
+
+def make_class_items(n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
+                     classes: tuple[str, ...] = TEST_CLASSES, kind: str = "scene") -> list[Item]:
+    """``n`` class-labelled items (for recognizers): item ``i`` has ``classes=(classes[i % len]),``.
+
+    ``kind="scene"`` gives one image per item (a scene classification dataset); ``"pair"`` two images of the
+    same class, ``"series"`` three, for recognizers that label each image of a pair or series.
+    """
+    images_per = {"scene": 1, "pair": 2, "series": 3}[kind]
+    items = []
+    for i in range(n):
+        label = classes[i % len(classes)]
+        item_id = f"{kind}-{i}"
+        images = [_class_scene(item_id, label, seed * 1000 + i * 10 + j, size, bands)
+                  for j in range(images_per)]
+        items.append(Item(item_id, images, meta={"tile": item_id, "kind": kind, "class": label},
+                          classes=(label,)))
+    return items
+
+
+def make_caption_items(n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
+                       kind: str = "scene") -> list[Item]:
+    """``n`` items with reference captions in ``texts`` (for captioners) and their class in ``classes``.
+
+    ``kind`` as for :func:`make_class_items` (``scene``, ``pair``, ``series``).
+    """
+    out = []
+    for it in make_class_items(n, seed=seed, size=size, bands=bands, kind=kind):
+        label = (it.classes or ("forest",))[0]
+        out.append(Item(it.item_id, it.images, meta=it.meta, classes=it.classes,
+                        texts=TEST_CAPTIONS.get(label, (f"a {label}",))))
+    return out
+
+
+def make_text_items(n: int = 4, *, prompts: tuple[str, ...] = TEST_PROMPTS) -> list[Item]:
+    """``n`` text-only items ``text-0``…: no images, ``text`` is a prompt (for text-to-image generators)."""
+    return [Item(f"text-{i}", [], meta={"tile": f"text-{i}", "kind": "text"}, text=prompts[i % len(prompts)])
+            for i in range(n)]
+
+
+def make_target_items(n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
+                      target_bands: tuple[str, ...] = ("red", "green", "blue", "nir")) -> list[Item]:
+    """``n`` scenes with a target raster in ``targets["target"]`` (for image-to-image generators).
+
+    The target is on the scene's grid with ``target_bands``: the scene's bands, and any further ones (``nir``
+    by default) derived from them, so a generator's output can be compared against it.
+    """
+    out = []
+    for i in range(n):
+        item = make_scene_item(f"scene-{i}", seed=seed * 1000 + i, size=size, bands=bands)
+        src = item.images[0].array.astype(np.float32)
+        extra = [src.mean(axis=0) * 0.8 + 20 for _ in range(max(0, len(target_bands) - bands))]
+        arr = np.concatenate([src[: len(target_bands)], *(e[None] for e in extra)], axis=0)
+        target = item.images[0].with_array(arr.astype(np.float32), tuple(target_bands))
+        out.append(Item(item.item_id, item.images, meta=item.meta, targets={"target": target}))
+    return out
+
+
 def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
                    unchanged: int = 1, label_values: int = 255) -> Path:
     """Write :func:`make_change_items` as a ``folder-pairs`` dataset: ``A/``, ``B/``, ``label/`` GeoTIFFs.
@@ -132,5 +214,6 @@ def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 3
     return root
 
 
-__all__ = ["TEST_CRS", "make_change_items", "make_change_pair", "make_pairs_dir", "make_scene_item",
-           "planted_change"]
+__all__ = ["TEST_CAPTIONS", "TEST_CLASSES", "TEST_CRS", "TEST_PROMPTS", "make_caption_items",
+           "make_change_items", "make_change_pair", "make_class_items", "make_pairs_dir", "make_scene_item",
+           "make_target_items", "make_text_items", "planted_change"]

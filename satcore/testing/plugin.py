@@ -29,15 +29,14 @@ def satcore_pm() -> Iterator[SatcorePluginManager]:
     """
     from satcore import plugins, registry
 
-    previous = plugins._DEFAULT
     pm = plugins.get_plugin_manager(fresh=True, entrypoints=False)
-    plugins.set_plugin_manager(pm)
-    registry._cached_registry.cache_clear()
+    previous = plugins.set_plugin_manager(pm)
+    registry.clear_registry_cache()
     try:
         yield pm
     finally:
         plugins.set_plugin_manager(previous)
-        registry._cached_registry.cache_clear()
+        registry.clear_registry_cache()
 
 
 @pytest.fixture

@@ -101,3 +101,60 @@ def test_engine_logs_the_split_and_warns_on_lumped_tiles(tmp_path, levir_dir, h,
     log = (tmp_path / "o" / "run.log").read_text()
     assert f"split: {len(df) - n_test} train, {n_test} test items (3 `tile` groups)" in log
     assert "evaluate.split asked for 30% test items but grouping by `tile` gave" in log
+
+
+# ------------------------------------------------------------------------------------------ predefined splits
+
+def test_splits_by_meta_uses_the_items_values():
+    from satcore.evaluate.split import assign_split_names, splits_by_meta
+    from satcore.spec.model import EvaluateSpec
+
+    refs = [ItemRef(f"{s}/{i}", meta={"split": s}) for s in ("train", "val", "test") for i in range(3)]
+    assert splits_by_meta(refs, "split") == [r.item_id.split("/")[0] for r in refs]
+    spec = EvaluateSpec.model_validate({"split": {"by": "split"}})
+    assert assign_split_names(refs, spec.split, seed=0) == splits_by_meta(refs, "split")
+    # the random shape still goes through the grouped shuffle
+    rnd = EvaluateSpec.model_validate({"split": {"test": 0.3, "group_by": "tile"}}).split
+    tiles = _refs()
+    assert assign_split_names(tiles, rnd, seed=7) == assign_splits(tiles, 0.3, "tile", 7)
+    assert assign_split_names(tiles, None, seed=7) == ["all"] * len(tiles)
+
+
+def test_splits_by_meta_names_the_bad_items_and_values():
+    from satcore.evaluate.split import splits_by_meta
+
+    refs = [ItemRef("a", meta={"split": "train"}), ItemRef("b", meta={"split": "validation"}),
+            ItemRef("c", meta={})]
+    with pytest.raises(ValueError, match=r"one of train, val, test: item 'b' has 'validation'; item 'c' has "
+                       r"no `split`"):
+        splits_by_meta(refs, "split")
+
+
+def test_split_spec_shapes():
+    from pydantic import ValidationError
+
+    from satcore.spec.model import EvaluateSpec, SplitBySpec, SplitSpec
+
+    assert isinstance(EvaluateSpec.model_validate({"split": {"by": "split"}}).split, SplitBySpec)
+    assert isinstance(EvaluateSpec.model_validate({"split": {"test": 0.2}}).split, SplitSpec)
+    assert EvaluateSpec.model_validate({"split": {"by": "split"}}).split.group_by is None
+    with pytest.raises(ValidationError) as exc:
+        EvaluateSpec.model_validate({"split": {"by": "split", "test": 0.3}})
+    (err,) = exc.value.errors()
+    assert err["type"] == "extra_forbidden" and err["loc"][-1] == "test"
+
+
+def test_describe_predefined_split():
+    from satcore.evaluate.split import describe_split
+    from satcore.spec.model import SplitBySpec
+
+    line, warning = describe_split([], ["train", "train", "val", "test"], SplitBySpec(by="split"))
+    assert (line, warning) == ("split: by `split`: 2 train, 1 val, 1 test items", None)
+
+
+def test_spec_file_with_both_split_shapes_says_which_key_is_wrong(tmp_path, levir_dir):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"version: 1\nsource: {{type: folder-pairs, root: {levir_dir}}}\nsteps: [{{type: cva}}]\n"
+                    "evaluate: {split: {by: split, test: 0.3}}\noutput: {dir: out}\n")
+    with pytest.raises(satcore.errors.SpecError, match=r"s.yaml:4 evaluate.split.test: unknown key"):
+        satcore.validate(spec)

@@ -93,7 +93,7 @@ def test_satcore_pm_restores_previous_manager(request):
 
 def _check_restored(sentinel):
     try:
-        assert plugins._DEFAULT is sentinel
+        assert plugins.set_plugin_manager(None) is sentinel
     finally:
         plugins.set_plugin_manager(None)
 

@@ -200,13 +200,12 @@ def test_test_aliases_do_not_leak_into_the_cached_registry():
     from satcore import plugins, registry
     from satcore.registry import get_registry
 
-    previous = plugins._DEFAULT
-    plugins.set_plugin_manager(plugins.get_plugin_manager(fresh=True, entrypoints=False))
+    previous = plugins.set_plugin_manager(plugins.get_plugin_manager(fresh=True, entrypoints=False))
     try:
         assert "hooks-test-model" not in get_registry().models
     finally:
         plugins.set_plugin_manager(previous)
-        registry._cached_registry.cache_clear()
+        registry.clear_registry_cache()
 
 
 def test_locate_weights_hook_is_the_last_search_step(every_hook, tmp_path, monkeypatch):
