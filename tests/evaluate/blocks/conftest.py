@@ -23,7 +23,7 @@ def through_parquet(records: dict[str, dict[str, Any] | None]) -> list[tuple[str
 
 def run_block(cls: type, records: dict[str, dict[str, Any] | None], *, seed: int | None = None,
               parquet: bool = True, **settings: Any) -> dict[str, Any]:
-    """Feed the records (shuffled when ``seed`` is given) to a fresh accumulator; the result as JSON sees it."""
+    """Feed the records (shuffled when ``seed`` is given) to a fresh accumulator; its JSON result."""
     pairs = (through_parquet(records) if parquet
              else [(k, v) for k, v in records.items() if v is not None])
     if seed is not None:

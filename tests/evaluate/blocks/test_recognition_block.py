@@ -69,11 +69,13 @@ def test_multi_label_equals_sklearn_on_binarised_sets(seed, block_result):
     ranked_idx = [np.argsort(-s) for s in scores]
     ranked = [[LABELS[j] for j in idx] for idx in ranked_idx]
     ranked_scores = [s[idx].tolist() for s, idx in zip(scores, ranked_idx, strict=True)]
-    recs = {f"i{i}": recognition_record(truth[i], ranked[i], ranked_scores[i], threshold=0.6) for i in range(n)}
+    recs = {f"i{i}": recognition_record(truth[i], ranked[i], ranked_scores[i], threshold=0.6)
+            for i in range(n)}
     out = block_result(RecognitionBlock, recs)
     pred_sets = [[lab for lab, sc in zip(LABELS, s, strict=True) if sc >= 0.6] if len(t) > 1 else [r[0]]
                  for t, s, r in zip(truth, scores, ranked, strict=True)]
-    mlb = MultiLabelBinarizer(classes=sorted({x for t in truth for x in t} | {x for p in pred_sets for x in p}))
+    seen = {x for t in truth for x in t} | {x for p in pred_sets for x in p}
+    mlb = MultiLabelBinarizer(classes=sorted(seen))
     yt, yp = mlb.fit_transform(truth), mlb.transform(pred_sets)
     p, r, f, _ = precision_recall_fscore_support(yt, yp, average="macro", zero_division=np.nan)
     assert out["multilabel"] is True
@@ -145,7 +147,8 @@ def test_never_predicted_class_has_null_precision_and_macro_skips_it(block_resul
     out = block_result(RecognitionBlock, recs)
     assert out["per_class"]["y"]["precision"] is None
     assert out["per_class"]["y"]["precision_reason"] == "never predicted"
-    p, _, _, _ = precision_recall_fscore_support(["x", "y"], ["x", "x"], average="macro", zero_division=np.nan)
+    p, _, _, _ = precision_recall_fscore_support(["x", "y"], ["x", "x"], average="macro",
+                                                 zero_division=np.nan)
     assert out["precision"] == pytest.approx(p) == 0.5
 
 
