@@ -63,7 +63,7 @@ def test_known_cases(block_result):
     out = block_result(SpectralBlock, {"a": spectral_record(x, orth)})
     assert out["spectral_angle_deg"] == pytest.approx(90.0)
     scaled = block_result(SpectralBlock, {"a": spectral_record(x + 1, 2 * (x + 1))})
-    assert scaled["spectral_angle_deg"] == pytest.approx(0.0, abs=1e-5)  # brightness-free (arccos near 1: ~1e-6°)
+    assert scaled["spectral_angle_deg"] == pytest.approx(0.0, abs=1e-5)  # arccos near 1: ~1e-6°
     assert scaled["sid"] == pytest.approx(0.0, abs=1e-12)
     assert scaled["mse"] > 0
     assert out["units"] == "data units"
