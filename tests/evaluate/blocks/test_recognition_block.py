@@ -176,3 +176,16 @@ def test_registry_and_protocol():
         assert cls.name == name
         assert isinstance(cls(), MetricBlock)
         assert callable(cls.item_record)
+
+
+def test_importing_the_blocks_is_light():
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import sys, json, satcore.evaluate.blocks\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('scipy', 'sklearn', 'pandas', 'torch', 'nltk', 'pycocoevalcap'))))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == []
