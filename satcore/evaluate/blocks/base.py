@@ -52,14 +52,18 @@ class ExactSum:
     sum differs in the last bits when items arrive in another order: executors, batches, ``--resume``).
     """
 
-    __slots__ = ("_partials",)
+    __slots__ = ("_partials", "_special")
 
     def __init__(self) -> None:
         self._partials: list[float] = []
+        self._special = 0.0  # inf/NaN terms: kept apart, so they show in the value instead of corrupting it
 
     def add(self, x: float) -> None:
-        """Add one term (finite floats only; the callers filter NaN/inf out before)."""
+        """Add one term."""
         x = float(x)
+        if not math.isfinite(x):
+            self._special += x
+            return
         partials = self._partials
         i = 0
         for y in partials:
@@ -75,8 +79,8 @@ class ExactSum:
 
     @property
     def value(self) -> float:
-        """The correctly rounded sum."""
-        return math.fsum(self._partials)
+        """The correctly rounded sum (inf or NaN when such a term was added)."""
+        return self._special if self._special else math.fsum(self._partials)
 
 
 class DuplicateItemError(ValueError):

@@ -24,8 +24,10 @@ def _units(x: Any) -> list[list[Any]] | None:
         return None
     if isinstance(x, str):
         return [[x]]
-    items = list(x)
-    if items and all(listlike(v) for v in items):
+    items = seq(x)
+    if not items:
+        return [[]]  # an empty prediction is one unit that predicts nothing (a miss)
+    if all(listlike(v) for v in items):
         return [seq(v) for v in items]
     return [items]
 
@@ -43,7 +45,8 @@ def recognition_record(truth: Any, prediction: Any, scores: Any = None, *,
             without scores) a multi-label unit predicts its top-|truth| labels.
 
     Returns:
-        ``None`` when there is no truth or no prediction. Otherwise parallel flat lists (Parquet-friendly):
+        ``None`` when there is no truth or the prediction is ``None`` (an empty list is a miss). Otherwise
+        parallel flat lists (Parquet-friendly):
         ``truth``/``truth_unit``, ``top``/``top_unit`` (first 5 ranked labels), ``predicted``/
         ``predicted_unit`` (the predicted label set), and ``units`` (images scored).
 
@@ -51,7 +54,7 @@ def recognition_record(truth: Any, prediction: Any, scores: Any = None, *,
     applies to every image of the other (e.g. one scene class for both dates of a pair).
     """
     t_units, p_units = _units(truth), _units(prediction)
-    if not t_units or not p_units or not any(t_units):
+    if not t_units or p_units is None or not any(t_units):
         return None
     s_units = _units(scores) if scores is not None else None
     n = max(len(t_units), len(p_units))

@@ -189,3 +189,27 @@ def test_importing_the_blocks_is_light():
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == []
+
+
+def test_an_empty_prediction_is_a_miss(block_result):
+    out = block_result(RecognitionBlock, {"a": recognition_record(["x"], []),
+                                          "b": recognition_record(["x"], ["x"])})
+    assert out["top1"] == 0.5 and out["no_prediction"] == 1
+    assert out["per_class"]["x"]["recall"] == 0.5
+    assert out["confusion"]["matrix"] == [[1]]
+
+
+def test_exact_sum_is_order_free_and_keeps_inf():
+    import math
+
+    from satcore.evaluate.blocks import ExactSum
+
+    terms = np.random.default_rng(0).normal(0, 1e6, 1000).tolist() + [1e-9] * 1000
+    a, b = ExactSum(), ExactSum()
+    for t in terms:
+        a.add(t)
+    for t in reversed(terms):
+        b.add(t)
+    assert a.value == b.value == math.fsum(terms)
+    a.add(float("inf"))
+    assert a.value == float("inf")
