@@ -23,9 +23,8 @@ from satcore.evaluate.metrics import (
     image_metrics,
     pixel_metrics,
 )
-from satcore.io import atomic_path, write_json, write_text
-
 from satcore.evaluate.split import SPLIT_ORDER
+from satcore.io import atomic_path, write_json, write_text
 
 if TYPE_CHECKING:
     import pandas as pd
