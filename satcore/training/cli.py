@@ -116,7 +116,7 @@ def train_command(name: str, *, config_model: type[Any] | None = None, checkpoin
     pydantic model; the instance is ``run.params``), opens the folder (``--output``, ``--resume``,
     ``--overwrite``, ``--seed``, ``--quiet``) and calls ``fn(run)`` inside it. Returning finishes the run as
     ``complete`` (exit 0); an exception finishes it as ``stopped`` (exit 1, or 2 for a config error).
-    Extra ``@click.option`` decorators above this one are passed to ``fn`` as keyword arguments.
+    Extra ``@click.option`` decorators (above or below this one) are passed to ``fn`` as keyword arguments.
 
     Args:
         name: the subcommand name.
@@ -152,6 +152,8 @@ def train_command(name: str, *, config_model: type[Any] | None = None, checkpoin
                          checkpoint_suffix=checkpoint_suffix, keep_checkpoints=keep_checkpoints,
                          distribution=dist)
 
+        # `@click.option`s below this decorator (on ``fn``) count as well as those above it
+        command.params.extend(reversed(getattr(fn, "__click_params__", [])))
         return command
 
     return decorate
