@@ -147,6 +147,7 @@ def add_model_alias(alias: str, folder: str | os.PathLike[str], *, force: bool =
     if target.is_file():
         shutil.copy2(target, target.with_name(target.name + ".bak"))
     write_text(target, new)
+    get_registry(refresh=True)  # this process's cached registry sees the new alias too
     return target
 
 
