@@ -196,9 +196,8 @@ def _insert_alias(text: str, alias: str, entry: dict[str, Any]) -> str | None:
             continue
         skipping = False
         kept.append(ln)
-    blank = 0
-    while kept and not kept[-1].strip():  # the new entry goes right after the last alias
-        kept.pop()
-        blank += 1
-    new_block = kept + [ind + ln for ln in body] + [""] * blank
+    after: list[str] = []  # blank lines and unindented comments below the last alias stay below the new one
+    while kept and (not kept[-1].strip() or kept[-1].startswith("#")):
+        after.insert(0, kept.pop())
+    new_block = kept + [ind + ln for ln in body] + after
     return "\n".join(lines[:start + 1] + new_block + lines[end:]) + "\n"
