@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from satcore.training.cli import train_command
+    from satcore.training.config import load_config
     from satcore.training.models import (
         add_model_alias,
         is_training_folder,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
         training_folder_model,
         user_registry_file,
     )
-    from satcore.training.run import Checkpoint, TrainingRun, load_config
+    from satcore.training.run import Checkpoint, TrainingRun
 
 _WHERE = {
     "train_command": "satcore.training.cli",
@@ -34,7 +35,7 @@ _WHERE = {
     "user_registry_file": "satcore.training.models",
     "Checkpoint": "satcore.training.run",
     "TrainingRun": "satcore.training.run",
-    "load_config": "satcore.training.run",
+    "load_config": "satcore.training.config",
 }
 
 

@@ -163,7 +163,8 @@ def _run_trainer(fn: Callable[..., Any], name: str, config: str, output_dir: str
                  overwrite: bool, sets: tuple[str, ...], seed: int | None, quiet: bool,
                  options: dict[str, Any], config_model: type[Any] | None, checkpoint_suffix: str,
                  keep_checkpoints: int | None, distribution: str | None) -> None:
-    from satcore.training.run import TrainingRun, load_config
+    from satcore.training.config import load_config
+    from satcore.training.run import TrainingRun
 
     cfg = load_config(config, sets)
     params = _validate(config_model, cfg, config) if config_model is not None else None

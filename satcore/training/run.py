@@ -20,17 +20,17 @@ import platform
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
-from satcore.errors import ResumeError, SatcoreError, SpecError, UsageError
+from satcore.errors import ResumeError, SatcoreError, UsageError
 from satcore.io import atomic_path, is_temp_name, json_ready, write_json, write_text
 
 __all__ = ["CHECKPOINTS", "LOSSES", "OUTPUT_NAMES", "REPORT", "TRAIN_JSON", "Checkpoint", "TrainingRun",
-           "config_hash", "load_config", "read_losses"]
+           "config_hash", "read_losses"]
 
 TRAIN_JSON = "train.json"
 LOSSES = "losses.jsonl"
@@ -59,38 +59,6 @@ def config_hash(name: str, config: Mapping[str, Any], seed: int) -> str:
     """The hash ``--resume`` compares: trainer name, config and seed (16 hex digits of SHA-256)."""
     text = json.dumps(json_ready({"name": name, "config": dict(config), "seed": seed}), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def load_config(path: str | os.PathLike[str], sets: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a YAML config file and apply ``--set KEY=VALUE`` overrides (dotted keys, YAML values).
-
-    Raises:
-        UsageError: the file does not exist.
-        SpecError: the file is not YAML or not a mapping, or an override is malformed.
-    """
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"{p}: no such config file; give the training config (a YAML file) as CONFIG")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        what = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{where}: not valid YAML ({what}); check the indentation and quoting there") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{p}: a training config is a mapping of settings (key: value), "
-                        f"not a {type(data).__name__}")
-    pairs = list(sets)
-    if pairs:
-        from satcore.spec.loader import apply_overrides, parse_overrides
-
-        data = apply_overrides(data, parse_overrides(pairs))
-    return dict(data)
 
 
 def read_losses(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
