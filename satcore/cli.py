@@ -302,6 +302,13 @@ def new_plugin(name: str, kind: str, directory: str) -> None:
     click.echo(f"created {path}\nnext: pip install -e {path} && pytest {path}/tests")
 
 
+# `satcore train NAME ...` (trainers from plugins, loaded only when `train` is used) and `satcore models add`
+from satcore.training.cli import models_with_add, train  # noqa: E402  (click only; plugins load lazily)
+
+CORE_COMMANDS = (*CORE_COMMANDS, "train")  # type: ignore[assignment]
+cli.add_command(train)
+cli.add_command(models_with_add(models))
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user-facing errors without traceback, exit codes 0/1/2."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("SATCORE_DEBUG"))

@@ -143,3 +143,20 @@ def satcore_locate_weights(alias: str, entry: dict[str, Any]) -> str | None:
 
     .. versionadded:: 0.1
     """
+
+
+@hookspec
+def satcore_register_train_commands(train: click.Group) -> None:
+    """Add trainers to ``satcore train`` (e.g. ``satcore train cyclegan``).
+
+    Build each with :func:`satcore.training.train_command`, which gives the common options (``CONFIG.yaml``,
+    ``--output``, ``--resume``, ``--overwrite``, ``--set``) and writes the training folder through
+    :class:`satcore.training.TrainingRun`. Every plugin gets its own call, so trainers of several plugins sit
+    side by side; two plugins adding the same name are a conflict reported with both distributions, never a
+    silent replacement. Called only when ``satcore train`` is used: import torch inside the command function.
+
+    Args:
+        train: the ``train`` group for this plugin's trainers; add them with ``train.add_command``.
+
+    .. versionadded:: 0.1
+    """
