@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from satcore import hookimpl
+from satcore.hookspecs import hookimpl
 
 
 @hookimpl

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 def versions(pm: SatcorePluginManager | None) -> dict[str, Any]:
     """satcore, Python and each plugin's distribution and version."""
-    from satcore import __version__
     from satcore.plugins import get_plugin_manager
+    from satcore.version import __version__
 
     pm = pm or get_plugin_manager()
     return {

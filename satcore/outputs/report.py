@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+
+from satcore.plots import fig_to_html
 
 PANEL_ITEMS = 6
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
@@ -19,14 +19,12 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
 
 
 def fig_to_img(fig: Any, alt: str) -> str:
-    """A matplotlib figure as an inline ``<img>``."""
-    import matplotlib.pyplot as plt
+    """Deprecated: use :func:`satcore.plots.fig_to_html` (the public helper)."""
+    import warnings
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    warnings.warn("satcore.outputs.report.fig_to_img is deprecated; use satcore.plots.fig_to_html",
+                  DeprecationWarning, stacklevel=2)
+    return fig_to_html(fig, alt)
 
 
 def _fmt(v: Any) -> str:
@@ -115,7 +113,7 @@ def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
         ax.set_yscale("log")
         ax.legend()
         ax.set_title(f"{sid}: score distribution by truth")
-        out.append(fig_to_img(fig, f"{sid} score histogram"))
+        out.append(fig_to_html(fig, f"{sid} score histogram"))
     return "".join(out)
 
 
@@ -142,7 +140,7 @@ def _image_score_hist(results: Any, det_ids: list[str]) -> str:
         ax.set_xlabel(f"{sid} image score")
         ax.set_ylabel("items")
         ax.legend()
-        out.append(fig_to_img(fig, f"{sid} image score histogram"))
+        out.append(fig_to_html(fig, f"{sid} image score histogram"))
     return "".join(out)
 
 
@@ -219,7 +217,7 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
         for ax in axes:
             ax.axis("off")
         fig.suptitle(iid, fontsize=10)
-        out.append(fig_to_img(fig, f"panels for {iid}"))
+        out.append(fig_to_html(fig, f"panels for {iid}"))
     return "".join(out)
 
 
@@ -311,9 +309,7 @@ def build_report(run_dir: str | Path) -> Path:
         pm = get_plugin_manager()
         for s in steps:
             cls = pm.get_component(s["type"], STEP_KINDS)
-            fn = getattr(cls, "report_sections", None)
-            if fn is not None:
-                sections.extend(fn(run_dir, s["id"], results))
+            sections.extend(cls.report_sections(run_dir, s["id"], results))
     except Exception as exc:  # a plugin's plots must not break the report
         sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
     shown = results.drop(columns=[c for c in results.columns if results[c].map(

@@ -49,7 +49,7 @@ def build_component(cls: type[Component], params: Mapping[str, Any] | None = Non
 
 def components_plugin(*classes: type[Component], name: str = "test-plugin") -> types.ModuleType:
     """A plugin object (a module) whose ``satcore_register_*`` hooks return ``classes`` grouped by kind."""
-    from satcore import hookimpl
+    from satcore.hookspecs import hookimpl
     from satcore.kinds import KIND_HOOKS
 
     module = types.ModuleType(f"satcore_testing_{name.replace('-', '_')}")

@@ -44,7 +44,7 @@ def _figure(steps: list[int], values: list[Any], key: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from satcore.outputs.report import fig_to_img
+    from satcore.plots import fig_to_html
 
     window = max(1, len(values) // 20)
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -57,7 +57,7 @@ def _figure(steps: list[int], values: list[Any], key: str) -> str:
     ax.set_title(key)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    return fig_to_img(fig, f"{key} against step")
+    return fig_to_html(fig, f"{key} against step")
 
 
 def build_training_report(directory: str | os.PathLike[str]) -> Path:

@@ -158,7 +158,7 @@ class TrainingRun:
             for p in entries:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
         out.mkdir(parents=True, exist_ok=True)
-        from satcore import __version__
+        from satcore.version import __version__
 
         info: dict[str, Any] = {
             "format": FORMAT, "name": name, "status": "running", "config": dict(config),

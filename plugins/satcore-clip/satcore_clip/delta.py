@@ -204,7 +204,7 @@ class ProbabilityDeltaDetector(Detector):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from satcore.outputs.report import fig_to_img
+        from satcore.plots import fig_to_html
 
         run_dir = Path(run_dir)
         sc, thr_col = f"{step_id}.score", f"{step_id}.threshold"
@@ -234,7 +234,7 @@ class ProbabilityDeltaDetector(Detector):
         ax.set_xlabel(f"Δ ({state.get('distance', 'l1')})")
         ax.set_ylabel("items (log)")
         ax.legend(fontsize=8)
-        parts.append(fig_to_img(fig, f"{step_id} delta histogram"))
+        parts.append(fig_to_html(fig, f"{step_id} delta histogram"))
         # 2. per-item class-change bars
         dcol = f"{step_id}.class_delta"
         names = _class_names(run_dir, step_id)
@@ -252,7 +252,7 @@ class ProbabilityDeltaDetector(Detector):
                     ax.set_title(f"{row['item_id']}\nΔ={row[sc]:.3f}", fontsize=8)
                     ax.tick_params(labelsize=7)
                 fig.tight_layout()
-                parts.append(fig_to_img(fig, f"{step_id} class changes per item"))
+                parts.append(fig_to_html(fig, f"{step_id} class changes per item"))
         # 3. metric vs threshold
         curve = state.get("curve")
         if curve:
@@ -264,7 +264,7 @@ class ProbabilityDeltaDetector(Detector):
             ax.set_xlabel("threshold on Δ")
             ax.set_ylabel("train metric")
             ax.legend(fontsize=8)
-            parts.append(fig_to_img(fig, f"{step_id} metric vs threshold"))
+            parts.append(fig_to_html(fig, f"{step_id} metric vs threshold"))
             rows = "".join(
                 f"<tr><td>{html.escape(k)}</td><td>{v['threshold']:.6g}</td><td>{_fmt(v['value'])}</td></tr>"
                 for k, v in state.get("best", {}).items()
