@@ -139,15 +139,20 @@ def plugins(as_json: bool) -> None:
     from satcore.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
-    conflict = None
     try:
         cat = pm.catalogue()
-    except PluginConflictError as exc:
-        conflict, cat = str(exc), {k: {} for k in KIND_HOOKS}
+    except PluginConflictError as exc:  # a component without a name: nothing can be listed
+        clashes, cat = [str(exc)], {k: {} for k in KIND_HOOKS}
+    else:
+        clashes = pm.clash_messages()
     by_plugin: dict[str, dict[str, list[str]]] = {n: {} for n in pm.info}
     for kind, comps in cat.items():
         for name, cls in comps.items():
             by_plugin.setdefault(cls.plugin_name or "?", {}).setdefault(kind, []).append(name)
+    for kind, clashing in pm.clashes.items():  # an ambiguous name shows under each plugin that registers it
+        for name, classes in clashing.items():
+            for c in classes:
+                by_plugin.setdefault(c.plugin_name or "?", {}).setdefault(kind, []).append(f"{name} (clash)")
     if as_json:
         click.echo(json.dumps({
             "plugins": [{"name": n, "distribution": pm.info[n].distribution if n in pm.info else None,
@@ -155,7 +160,8 @@ def plugins(as_json: bool) -> None:
                         for n in by_plugin],
             "failed": [{"name": e.name, "distribution": e.distribution, "error": str(e.exception)}
                        for e in pm.load_errors],
-            "conflict": conflict,
+            "conflict": "; ".join(clashes) or None,
+            "clashes": clashes,
         }, indent=2))
         return
     for n, kinds in by_plugin.items():
@@ -167,8 +173,8 @@ def plugins(as_json: bool) -> None:
     for e in pm.load_errors:
         click.echo(f"FAILED {e.name}" + (f" ({e.distribution})" if e.distribution else "")
                    + f": {type(e.exception).__name__}: {e.exception}")
-    if conflict:
-        click.echo(f"CONFLICT: {conflict}")
+    for clash in clashes:
+        click.echo(f"CONFLICT: {clash}")
 
 
 @cli.command()
