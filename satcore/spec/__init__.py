@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 from satcore.spec.model import PipelineSpec, SpecPath
 
 if TYPE_CHECKING:
-    from satcore.spec.build import Pipeline, ResolvedStep, build_pipeline, load_pipeline
+    from satcore.spec.build import build_pipeline, load_pipeline
     from satcore.spec.overrides import apply_overrides, parse_overrides
+    from satcore.spec.pipeline import Pipeline, ResolvedStep
     from satcore.spec.schema import pipeline_schema
 
 #: public name → the module that defines it (imported on first use)
-_LAZY = {"Pipeline": "build", "ResolvedStep": "build", "build_pipeline": "build", "load_pipeline": "build",
-         "apply_overrides": "overrides", "parse_overrides": "overrides", "pipeline_schema": "schema"}
+_LAZY = {"Pipeline": "pipeline", "ResolvedStep": "pipeline", "build_pipeline": "build",
+         "load_pipeline": "build", "apply_overrides": "overrides", "parse_overrides": "overrides",
+         "pipeline_schema": "schema"}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from satcore.spec.build import Pipeline, ResolvedStep, build_pipeline, load_pipeline
+from satcore.spec.build import build_pipeline, load_pipeline
 from satcore.spec.describe import describe_error, format_loc
 from satcore.spec.overrides import apply_overrides, expand_env, parse_overrides
+from satcore.spec.pipeline import Pipeline, ResolvedStep
 from satcore.spec.schema import pipeline_schema
 from satcore.spec.yaml_lines import Loc, load_yaml
 

@@ -24,7 +24,8 @@ SpecPath = Annotated[Path, AfterValidator(resolve_spec_path), Field(json_schema_
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or infinity is never a meaningful fraction, count or range here (`test: .nan` would split nothing)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ComponentSpec(BaseModel):
@@ -39,8 +40,13 @@ class StepSpec(ComponentSpec):
 
     id: str | None = Field(
         None, description="Unique step id; defaults to the type. Columns are `<id>.<name>`.")
-    input: str | None = Field(None, description="`source` or the id of an earlier step; defaults to the "
-                              "previous step when it produces what this step consumes, else the source.")
+    input: str | list[str] | None = Field(
+        None, description="`source` or a step id; or a list of them, and the component gets a mapping "
+        "step id → that step's outputs. Defaults to the previous step when it produces what this step "
+        "consumes, else the source. An input may be a later step in the file: steps run after their inputs.")
+    allow_remote_code: bool = Field(
+        False, description="Let this step's model run Python code from its own repository (for aliases "
+        "whose registry entry says `needs: [trust_remote_code]`); refused otherwise.")
 
 
 class SplitSpec(_Strict):
