@@ -141,7 +141,8 @@ def test_kind_mismatch_is_checked_for_every_input(tmp_path, h, gpm):
         - {id: both, type: combine, input: [feats, source]}
     """)
     (msg,) = _problems(spec, gpm)
-    assert msg.startswith(f"{spec}:5 steps[1].input[1]: 'combine' consumes ['features'] but 'source' produces")
+    assert msg.startswith(f"{spec}:5 steps[1].input[1]: 'combine' consumes ['features'] but 'source' "
+                          "produces")
 
 
 def test_empty_and_repeated_input_lists(tmp_path, h, gpm):
@@ -202,7 +203,7 @@ def test_remote_code_alias_needs_the_step_permission(tmp_path, h, gpm, aliases):
     assert msg.startswith(f"{spec}:4 steps[0].model: model alias 'remote-vlm' needs trust_remote_code")
     assert "Python code from the model's own repository" in msg
     assert "add this line to the step: `allow_remote_code: true`" in msg
-    spec.write_text(spec.read_text().replace("model: remote-vlm}", "model: remote-vlm, allow_remote_code: true}"))
+    spec.write_text(spec.read_text().replace("remote-vlm}", "remote-vlm, allow_remote_code: true}"))
     p = load_pipeline(spec, pm=gpm)
     assert p.step("feats").allow_remote_code is True
     assert p.resolved()["steps"][0]["allow_remote_code"] is True

@@ -70,7 +70,8 @@ def test_every_problem_at_once_with_lines_paths_and_hints(tmp_path, pm, data_roo
     assert "got 'high'" in by_path["steps[2].threshold"]
     # an input that does not exist
     assert by_path["steps[3].input"].startswith(f"{spec}:14 ")
-    assert "input 'nowhere' of step 'd' does not exist; use `source` or one of: a, b, c" in by_path["steps[3].input"]
+    assert ("input 'nowhere' of step 'd' does not exist; use `source` or one of: a, b, c"
+            in by_path["steps[3].input"])
     # fixed keys are checked too
     assert by_path["execution.batch_sise"].startswith(f"{spec}:16 ")
     assert "did you mean 'batch_size'?" in by_path["execution.batch_sise"]
