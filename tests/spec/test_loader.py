@@ -145,7 +145,7 @@ def test_missing_required_keys_and_bad_yaml(tmp_path, pm):
     assert any("output: required key is missing" in x for x in p)
     assert any("steps: list should have at least 1 item" in x for x in p)
     bad = _write(tmp_path, "version: 1\nsource: [\n", "bad.yaml")
-    with pytest.raises(SpecError, match=r"bad\.yaml:3: not valid YAML"):
+    with pytest.raises(SpecError, match=r"bad\.yaml:2: not valid YAML: the \[ opened here is never closed"):
         load_pipeline(bad, pm=pm)
 
 
