@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from satcore.spec.yaml_lines import Loc
+from satcore.spec.yaml_lines import Loc, format_loc
 
 
 class _Problems:
@@ -183,14 +183,6 @@ def _expectation(e: Any) -> str:
         return names[e["type"]]
     msg = str(e["msg"])
     return msg[0].lower() + msg[1:].replace("Input should be ", "") if msg else e["type"]
-
-
-def format_loc(loc: Loc) -> str:
-    """``("steps", 1, "threshold")`` → ``steps[1].threshold``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _submodel(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None:

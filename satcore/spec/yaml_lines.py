@@ -1,4 +1,4 @@
-"""YAML loading that keeps the line of every key, refuses duplicate keys, and says syntax errors in plain words.
+"""YAML loading that keeps the line of every key, refuses duplicate keys, says syntax errors in plain words.
 
 PyYAML's own wording ("expected <block end>, but found '<block mapping start>'") names parser states, and
 often the line after the mistake. :func:`load_yaml` translates the common mistakes (a tab, an indent that
@@ -18,6 +18,14 @@ from satcore.errors import SpecError
 Loc = tuple[Any, ...]
 
 
+def format_loc(loc: Loc) -> str:
+    """``("steps", 1, "threshold")`` → ``steps[1].threshold``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _node_lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
     out.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -32,8 +40,6 @@ def _node_lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
 
 def _duplicate_keys(node: yaml.Node, loc: Loc, filename: str, out: list[str]) -> None:
     """Every key given twice in one mapping (YAML would silently keep the last)."""
-    from satcore.spec.describe import format_loc
-
     if isinstance(node, yaml.MappingNode):
         first: dict[Any, int] = {}
         for k, v in node.value:
@@ -42,8 +48,9 @@ def _duplicate_keys(node: yaml.Node, loc: Loc, filename: str, out: list[str]) ->
             if isinstance(k, yaml.ScalarNode) and key != "<<":
                 if key in first:
                     where = format_loc((*loc, key))
-                    out.append(f"{filename}:{line} {where}: duplicate key {key!r} (first on line {first[key]}); "
-                               "YAML would silently keep only the last one: remove or rename one of them")
+                    out.append(f"{filename}:{line} {where}: duplicate key {key!r} (first on line "
+                               f"{first[key]}); YAML would silently keep only the last one: remove or rename "
+                               "one of them")
                 else:
                     first[key] = line
             _duplicate_keys(v, (*loc, key), filename, out)

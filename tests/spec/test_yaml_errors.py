@@ -8,7 +8,8 @@ from satcore.errors import SpecError
 from satcore.spec import load_pipeline
 from satcore.spec.yaml_lines import load_yaml
 
-GOOD = "version: 1\nsource: {type: folder-pairs, root: data}\nsteps: [{type: test-diff}]\noutput: {dir: out}\n"
+GOOD = ("version: 1\nsource: {type: folder-pairs, root: data}\nsteps: [{type: test-diff}]\n"
+        "output: {dir: out}\n")
 
 
 @pytest.mark.parametrize(("text", "line", "words", "caret_col"), [
