@@ -297,14 +297,24 @@ def _size(n: float) -> str:
 
 @cli.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(SCAFFOLD_KINDS), default="detector", show_default=True)
+@click.option("--kind", "kinds", type=click.Choice(SCAFFOLD_KINDS), multiple=True, default=("detector",),
+              show_default=True, help="Component kind; repeat for several in one package (the first is "
+              "called NAME, the others NAME-<kind>).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to create the package folder.")
-def new_plugin(name: str, kind: str, directory: str) -> None:
-    """Scaffold a plugin package NAME (pyproject with entry point, a component, tests)."""
-    from satcore.scaffold import scaffold_plugin
+@click.option("--into", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Add the kinds to this existing package (made by `new-plugin NAME`) instead of creating "
+              "one; the components are called NAME-<kind>.")
+def new_plugin(name: str, kinds: tuple[str, ...], directory: str, into: str | None) -> None:
+    """Scaffold a plugin package NAME (pyproject with entry point, components, tests), or add kinds to one."""
+    from satcore.scaffold import add_to_plugin, scaffold_plugin
 
-    path = scaffold_plugin(name, kind, Path(directory))
+    if into is not None:
+        changed = add_to_plugin(name, kinds, into)
+        click.echo(f"added {', '.join(kinds)} to {into} ({len(changed)} files written or changed)\n"
+                   f"next: pip install -e {into} && pytest {into}/tests")
+        return
+    path = scaffold_plugin(name, kinds, Path(directory))
     click.echo(f"created {path}\nnext: pip install -e {path} && pytest {path}/tests")
 
 
