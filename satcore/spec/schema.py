@@ -19,7 +19,10 @@ def _component_model(cls: type[Component], kind: str) -> type[BaseModel]:
     fields: dict[str, Any] = {"type": (Literal[cls.name], Field(description=cls.summary()))}
     if kind != "source":
         fields["id"] = (str | None, Field(None, description=StepSpec.model_fields["id"].description))
-        fields["input"] = (str | None, Field(None, description=StepSpec.model_fields["input"].description))
+        fields["input"] = (str | list[str] | None,
+                           Field(None, description=StepSpec.model_fields["input"].description))
+        fields["allow_remote_code"] = (bool, Field(
+            False, description=StepSpec.model_fields["allow_remote_code"].description))
     model = create_model(f"{''.join(p.title() for p in cls.name.split('-'))}{kind.title()}Spec",
                          __base__=cls.params_model, **fields)
     model.__doc__ = cls.__doc__
