@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from satcore import __version__
 from satcore.errors import SatcoreError
 from satcore.kinds import KIND_NAMES
+from satcore.version import __version__
 
 #: ``new-plugin --kind`` choices: detector (the default) first
 SCAFFOLD_KINDS = ("detector", *(k for k in KIND_NAMES if k != "detector"))
@@ -139,15 +139,20 @@ def plugins(as_json: bool) -> None:
     from satcore.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
-    conflict = None
     try:
         cat = pm.catalogue()
-    except PluginConflictError as exc:
-        conflict, cat = str(exc), {k: {} for k in KIND_HOOKS}
+    except PluginConflictError as exc:  # a component without a name: nothing can be listed
+        clashes, cat = [str(exc)], {k: {} for k in KIND_HOOKS}
+    else:
+        clashes = pm.clash_messages()
     by_plugin: dict[str, dict[str, list[str]]] = {n: {} for n in pm.info}
     for kind, comps in cat.items():
         for name, cls in comps.items():
             by_plugin.setdefault(cls.plugin_name or "?", {}).setdefault(kind, []).append(name)
+    for kind, clashing in pm.clashes.items():  # an ambiguous name shows under each plugin that registers it
+        for name, classes in clashing.items():
+            for c in classes:
+                by_plugin.setdefault(c.plugin_name or "?", {}).setdefault(kind, []).append(f"{name} (clash)")
     if as_json:
         click.echo(json.dumps({
             "plugins": [{"name": n, "distribution": pm.info[n].distribution if n in pm.info else None,
@@ -155,7 +160,8 @@ def plugins(as_json: bool) -> None:
                         for n in by_plugin],
             "failed": [{"name": e.name, "distribution": e.distribution, "error": str(e.exception)}
                        for e in pm.load_errors],
-            "conflict": conflict,
+            "conflict": "; ".join(clashes) or None,
+            "clashes": clashes,
         }, indent=2))
         return
     for n, kinds in by_plugin.items():
@@ -167,8 +173,8 @@ def plugins(as_json: bool) -> None:
     for e in pm.load_errors:
         click.echo(f"FAILED {e.name}" + (f" ({e.distribution})" if e.distribution else "")
                    + f": {type(e.exception).__name__}: {e.exception}")
-    if conflict:
-        click.echo(f"CONFLICT: {conflict}")
+    for clash in clashes:
+        click.echo(f"CONFLICT: {clash}")
 
 
 @cli.command()
@@ -291,14 +297,24 @@ def _size(n: float) -> str:
 
 @cli.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(SCAFFOLD_KINDS), default="detector", show_default=True)
+@click.option("--kind", "kinds", type=click.Choice(SCAFFOLD_KINDS), multiple=True, default=("detector",),
+              show_default=True, help="Component kind; repeat for several in one package (the first is "
+              "called NAME, the others NAME-<kind>).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to create the package folder.")
-def new_plugin(name: str, kind: str, directory: str) -> None:
-    """Scaffold a plugin package NAME (pyproject with entry point, a component, tests)."""
-    from satcore.scaffold import scaffold_plugin
+@click.option("--into", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Add the kinds to this existing package (made by `new-plugin NAME`) instead of creating "
+              "one; the components are called NAME-<kind>.")
+def new_plugin(name: str, kinds: tuple[str, ...], directory: str, into: str | None) -> None:
+    """Scaffold a plugin package NAME (pyproject with entry point, components, tests), or add kinds to one."""
+    from satcore.scaffold import add_to_plugin, scaffold_plugin
 
-    path = scaffold_plugin(name, kind, Path(directory))
+    if into is not None:
+        changed = add_to_plugin(name, kinds, into)
+        click.echo(f"added {', '.join(kinds)} to {into} ({len(changed)} files written or changed)\n"
+                   f"next: pip install -e {into} && pytest {into}/tests")
+        return
+    path = scaffold_plugin(name, kinds, Path(directory))
     click.echo(f"created {path}\nnext: pip install -e {path} && pytest {path}/tests")
 
 

@@ -14,11 +14,11 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
-from satcore import hookspecs
+from satcore import hookspecs, registry
 from satcore.errors import PluginConflictError, PluginLoadError, UnknownComponentError
 from satcore.kinds import KIND_HOOKS
 
@@ -54,6 +54,9 @@ class SatcorePluginManager(pluggy.PluginManager):
         self.load_errors: list[PluginLoadError] = []
         self.info: dict[str, PluginInfo] = {}
         self._catalogue: dict[str, dict[str, type[Component]]] | None = None
+        #: kind → name → the classes of several plugins registering that name (see :meth:`catalogue`)
+        self.clashes: dict[str, dict[str, list[type[Component]]]] = {k: {} for k in KIND_HOOKS}
+        self._qualified: dict[tuple[str, str], type[Component]] = {}
 
     # ---------------------------------------------------------------- registration
     def register_plugin(self, module: Any, name: str, distribution: str | None = None,
@@ -101,10 +104,14 @@ class SatcorePluginManager(pluggy.PluginManager):
 
     # ---------------------------------------------------------------- catalogue
     def catalogue(self) -> dict[str, dict[str, type[Component]]]:
-        """``kind → name → class`` for every registered component; duplicate names raise."""
+        """``kind → name → class`` for every registered component whose name is unambiguous.
+
+        A name that two plugins register for one kind is left out here and kept in :attr:`clashes`: only a
+        spec that uses it fails (:meth:`get_component`), saying which distributions clash and how to choose.
+        """
         if self._catalogue is not None:
             return self._catalogue
-        cat: dict[str, dict[str, type[Component]]] = {k: {} for k in KIND_HOOKS}
+        every: dict[str, dict[str, list[type[Component]]]] = {k: {} for k in KIND_HOOKS}
         for kind, hook_name in KIND_HOOKS.items():
             hook = getattr(self.hook, hook_name)
             for impl in hook.get_hookimpls():  # pluggy lists them in registration order
@@ -119,50 +126,91 @@ class SatcorePluginManager(pluggy.PluginManager):
                     if not getattr(cls, "name", ""):
                         raise PluginConflictError(f"plugin {impl.plugin_name!r} registers {cls.__qualname__} "
                                                   "without a `name`")
-                    prev = cat[kind].get(cls.name)
-                    if prev is not None and prev is not cls:
-                        raise PluginConflictError(
-                            f"two plugins register a {kind} named {cls.name!r}: "
-                            f"{prev.plugin_name!r} ({prev.distribution or 'unknown distribution'}, "
-                            f"{prev.__module__}.{prev.__qualname__}) and {impl.plugin_name!r} "
-                            f"({info.distribution if info else 'unknown distribution'}, "
-                            f"{cls.__module__}.{cls.__qualname__}); uninstall or disable one "
-                            "(SATCORE_DISABLE_PLUGINS=name)"
-                        )
+                    found = every[kind].setdefault(cls.name, [])
+                    if cls in found:
+                        continue
                     cls.plugin_name = impl.plugin_name
                     cls.distribution = info.distribution if info else None
-                    cat[kind][cls.name] = cls
+                    found.append(cls)
+        cat: dict[str, dict[str, type[Component]]] = {k: {} for k in KIND_HOOKS}
+        self.clashes = {k: {} for k in KIND_HOOKS}
+        self._qualified = {}
+        for kind, names in every.items():
+            for name, classes in names.items():
+                for cls in classes:
+                    for owner in {cls.plugin_name, cls.distribution} - {None}:
+                        self._qualified[(kind, f"{owner}:{name}")] = cls
+                if len(classes) == 1:
+                    cat[kind][name] = classes[0]
+                else:
+                    self.clashes[kind][name] = classes
         self._catalogue = cat
         return cat
 
+    def clash_messages(self) -> list[str]:
+        """One sentence per ambiguous component name (for ``satcore plugins``)."""
+        self.catalogue()
+        return [self._clash_message(kind, name, classes)
+                for kind, names in self.clashes.items() for name, classes in names.items()]
+
+    @staticmethod
+    def _clash_message(kind: str, name: str, classes: list[type[Component]]) -> str:
+        who = ", ".join(f"{c.plugin_name!r} ({c.distribution or 'unknown distribution'}, "
+                        f"{c.__module__}.{c.__qualname__})" for c in classes)
+        choices = " or ".join(f"`type: {c.plugin_name}:{name}`" for c in classes)
+        count = "two" if len(classes) == 2 else str(len(classes))
+        return (f"{count} plugins register a {kind} named {name!r}: {who}; choose one with "
+                f"{choices}, or disable the other (SATCORE_DISABLE_PLUGINS=<plugin>) or uninstall it")
+
     def components(self, kind: str) -> dict[str, type[Component]]:
-        """Registered components of one kind."""
+        """Registered components of one kind (ambiguous names left out: see :attr:`clashes`)."""
         return self.catalogue()[kind]
 
     def get_component(self, name: str, kinds: tuple[str, ...] | None = None) -> type[Component]:
-        """The component class called ``name`` (searching ``kinds``), or a helpful UnknownComponentError."""
+        """The component class called ``name`` (searching ``kinds``).
+
+        ``name`` may be qualified as ``<plugin>:<name>`` (entry-point or distribution name) to choose between
+        plugins that register the same name.
+
+        Raises:
+            UnknownComponentError: no such component, with did-you-mean or the package to install.
+            PluginConflictError: two plugins register ``name``; the message says how to choose.
+        """
         cat = self.catalogue()
-        for kind in kinds or tuple(cat):
+        kinds = kinds or tuple(cat)
+        for kind in kinds:
             if name in cat[kind]:
                 return cat[kind][name]
+            if (kind, name) in self._qualified:
+                return self._qualified[(kind, name)]
+        for kind in kinds:
+            if name in self.clashes[kind]:
+                raise PluginConflictError(self._clash_message(kind, name, self.clashes[kind][name]))
         raise UnknownComponentError(self.unknown_message(name, kinds))
 
     def unknown_message(self, name: str, kinds: tuple[str, ...] | None = None) -> str:
-        """``unknown step type 'x' — did you mean 'y'? (provided by …: pip install …)``."""
-        cat = self.catalogue()
-        known = sorted({n for k in (kinds or tuple(cat)) for n in cat[k]})
-        what = "source type" if kinds == ("source",) else "step type"
-        msg = f"unknown {what} {name!r}"
-        from satcore.registry import plugin_catalogue
+        """Why ``name`` is not a component: the plugin providing it is not installed, or a typo's close match.
 
+        ``step type 'clip-zeroshot' is provided by satcore-clip, which is not installed: pip install -e
+        plugins/satcore-clip`` or ``unknown step type 'cva2' — did you mean 'cva'?``.
+        """
+        from satcore.catalogue import plugin_catalogue
+
+        cat = self.catalogue()
+        kinds = kinds or tuple(cat)
+        known = sorted({n for k in kinds for n in [*cat[k], *self.clashes.get(k, {})]})
+        what = "source type" if kinds == ("source",) else "step type"
         catalogue = plugin_catalogue()
+        provider = catalogue.provider(name)
+        if provider is not None:
+            return (f"{what} {name!r} is provided by {provider['name']}, which is not installed: "
+                    f"{catalogue.install_command(name)}")
+        msg = f"unknown {what} {name!r}"
         close = difflib.get_close_matches(name, known + sorted(catalogue.components()), n=1, cutoff=0.6)
         if close:
             msg += f" — did you mean {close[0]!r}?"
             if close[0] not in known:
                 msg += " " + catalogue.install_hint(close[0])
-        elif name in catalogue.components():
-            msg += " " + catalogue.install_hint(name)
         else:
             msg += f"; installed: {', '.join(known) or 'none'}"
         return msg
@@ -211,13 +259,35 @@ def get_plugin_manager(fresh: bool = False, entrypoints: bool = True) -> Satcore
 
 
 def set_plugin_manager(pm: SatcorePluginManager | None) -> SatcorePluginManager | None:
-    """Replace the process-wide manager (tests, notebooks); returns the replaced one (``None``: none)."""
+    """Replace the process-wide manager (tests, notebooks); returns the replaced one (``None``: none).
+
+    The model registry follows it.
+    """
     global _DEFAULT
     previous, _DEFAULT = _DEFAULT, pm
+    registry.set_plugin_source(_PLUGIN_SOURCE)
     return previous
 
 
+def plugin_model_aliases(pm: SatcorePluginManager | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """``(plugin, {alias: entry})`` from every ``satcore_register_model_aliases``, first registered first."""
+    pm = pm or get_plugin_manager()
+    return [(impl.plugin_name, dict(cast("dict[str, Any]", impl.function() or {})))
+            for impl in reversed(pm.hook.satcore_register_model_aliases.get_hookimpls())]
+
+
+def locate_weights(alias: str, entry: dict[str, Any]) -> str | None:
+    """The first plugin's ``satcore_locate_weights`` answer for ``alias`` (``None``: no plugin knows it)."""
+    found: str | None = get_plugin_manager().hook.satcore_locate_weights(alias=alias, entry=entry)
+    return found
+
+
+#: the process-wide manager's aliases and locators, handed to the registry (which imports no plugin code)
+_PLUGIN_SOURCE = registry.PluginSource(aliases=lambda: plugin_model_aliases(), locate=locate_weights)
+registry.set_plugin_source(_PLUGIN_SOURCE)
+
+
 def _core_version() -> str:
-    from satcore import __version__
+    from satcore.version import __version__
 
     return __version__

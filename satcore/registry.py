@@ -1,4 +1,10 @@
-"""``registry.yaml``: model aliases, the plugin catalogue, and the one weight search order.
+"""``registry.yaml``: model aliases and the one weight search order.
+
+This module reads registry files and resolves weights; it imports no plugin code. Plugin-provided aliases
+(``satcore_register_model_aliases``) and weight locators (``satcore_locate_weights``) are passed in, either
+per call (``Registry.load(plugin_aliases=[...], locate=...)``) or once per process through
+:func:`set_plugin_source`, which :mod:`satcore.plugins` calls when it is imported. The ``plugins:``
+catalogue is read by :mod:`satcore.catalogue`.
 
 Search order for an alias's weights (printed in every missing-weights error):
 
@@ -14,17 +20,44 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Union
 
 import yaml
 
 from satcore.errors import MissingWeightsError, SpecError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+#: What an alias may declare in ``needs:`` and what each means (shown when a step lacks the permission).
+NEEDS = {"trust_remote_code": "it runs Python code from the model's own repository (transformers' "
+                              "trust_remote_code), which satcore cannot check"}
+
+#: ``(plugin name, {alias: entry})`` pairs, highest precedence first.
+PluginAliases = Sequence[tuple[str, Mapping[str, Any]]]
+#: ``locate(alias, entry) -> path or None``: a library cache only a plugin knows.
+WeightLocator = Callable[[str, dict[str, Any]], Union[str, os.PathLike[str], None]]  # noqa: UP007
+
+
+@dataclass
+class PluginSource:
+    """Where the process's plugin aliases and weight locators come from (set by :mod:`satcore.plugins`)."""
+
+    aliases: Callable[[], PluginAliases]
+    locate: WeightLocator
+
+
+_PLUGIN_SOURCE: PluginSource | None = None
+
+
+def set_plugin_source(source: PluginSource | None) -> None:
+    """Install the provider of plugin aliases and locators for :func:`get_registry` (drops the cache)."""
+    global _PLUGIN_SOURCE
+    _PLUGIN_SOURCE = source
+    _cached_registry.cache_clear()
 
 
 def satcore_home() -> Path:
@@ -121,47 +154,32 @@ class ResolvedModel:
         }
 
 
-class PluginCatalogue:
-    """The ``plugins:`` section: which package provides which component."""
-
-    def __init__(self, entries: list[dict[str, Any]]) -> None:
-        self.entries = entries
-
-    def components(self) -> dict[str, dict[str, Any]]:
-        """Component name → catalogue entry."""
-        out: dict[str, dict[str, Any]] = {}
-        for e in self.entries:
-            for names in (e.get("components") or {}).values():
-                for n in names:
-                    out[n] = e
-        return out
-
-    def install_hint(self, component: str) -> str:
-        """``(provided by satcore-clip: pip install -e plugins/satcore-clip)``."""
-        e = self.components().get(component)
-        if not e:
-            return ""
-        where = e.get("path") or e["name"]
-        return f"(provided by {e['name']}: pip install -e {where})"
-
-
 class Registry:
     """Model aliases from every registry source.
 
     The sources are the root registry, plugins, ``$SATCORE_HOME/registry.yaml`` and ``$SATCORE_REGISTRY``.
     """
 
-    def __init__(self, models: dict[str, dict[str, Any]], plugins: list[dict[str, Any]],
-                 origins: dict[str, str]) -> None:
+    def __init__(self, models: dict[str, dict[str, Any]], plugins: list[dict[str, Any]] | None = None,
+                 origins: dict[str, str] | None = None, locate: WeightLocator | None = None) -> None:
         self.models = models
-        self.catalogue = PluginCatalogue(plugins)
-        self.origins = origins
+        self.plugins = list(plugins or [])  # the raw ``plugins:`` entries (see satcore.catalogue)
+        self.origins = origins or {}
+        self.locate = locate
 
     @classmethod
-    def load(cls, extra_files: Iterable[Path] = (), plugin_aliases: bool = True) -> Registry:
+    def load(cls, extra_files: Iterable[Path] = (), plugin_aliases: bool | PluginAliases = True,
+             locate: WeightLocator | None = None) -> Registry:
         """Merge the registries.
 
         Precedence: root < plugin aliases < user file < ``$SATCORE_REGISTRY`` < ``extra_files``.
+
+        Args:
+            extra_files: more registry files, highest precedence.
+            plugin_aliases: ``(plugin, {alias: entry})`` pairs, first wins; ``True``: those of the process's
+                plugin source (:func:`set_plugin_source`); ``False``: none.
+            locate: a weight locator for library caches; default: the plugin source's (when
+                ``plugin_aliases`` is ``True``).
         """
         models: dict[str, dict[str, Any]] = {}
         origins: dict[str, str] = {}
@@ -171,15 +189,15 @@ class Registry:
         for alias, entry in (data.get("models") or {}).items():
             models[alias] = dict(entry)
             origins[alias] = "satcore"
-        if plugin_aliases:
-            from satcore.plugins import get_plugin_manager
-
-            pm = get_plugin_manager()
-            for impl in reversed(pm.hook.satcore_register_model_aliases.get_hookimpls()):
-                for alias, entry in cast("dict[str, Any]", impl.function() or {}).items():
-                    if alias not in models:  # plugins never override the root registry
-                        models[alias] = dict(entry)
-                        origins[alias] = f"plugin {impl.plugin_name}"
+        if plugin_aliases is True:
+            source = _PLUGIN_SOURCE
+            plugin_aliases = source.aliases() if source else ()
+            locate = locate or (source.locate if source else None)
+        for plugin, aliases in plugin_aliases or ():
+            for alias, entry in aliases.items():
+                if alias not in models:  # plugins never override the root registry
+                    models[alias] = dict(entry)
+                    origins[alias] = f"plugin {plugin}"
         user_files = [satcore_home() / "registry.yaml"]
         if os.environ.get("SATCORE_REGISTRY"):
             user_files.append(Path(os.environ["SATCORE_REGISTRY"]))
@@ -191,7 +209,7 @@ class Registry:
                     merged.pop("extends", None)
                     models[alias] = merged
                     origins[alias] = str(f)
-        return cls(models, plugins, origins)
+        return cls(models, plugins, origins, locate)
 
     def entry(self, alias: str) -> dict[str, Any]:
         """The entry of an alias, or a SpecError with close matches."""
@@ -251,9 +269,7 @@ class Registry:
             hit = _find_in_hf_cache(entry["hf_repo"], names, entry.get("revision"))
             if hit is not None:
                 return ResolvedModel(alias, entry, hit, "hf-cache", searched)
-        from satcore.plugins import get_plugin_manager
-
-        other = get_plugin_manager().hook.satcore_locate_weights(alias=alias, entry=entry)
+        other = self.locate(alias, entry) if self.locate else None
         if other:
             return ResolvedModel(alias, entry, Path(other), "library-cache", searched)
         raise MissingWeightsError(alias, searched, how_to_supply(alias, entry))
@@ -351,6 +367,6 @@ def get_registry(refresh: bool = False) -> Registry:
     return _cached_registry()
 
 
-def plugin_catalogue() -> PluginCatalogue:
-    """The ``plugins:`` section of the root registry (no plugin loading)."""
-    return PluginCatalogue(list(_read_yaml(builtin_registry_path()).get("plugins") or []))
+def read_registry_file(path: Path) -> dict[str, Any]:
+    """A registry file's mapping (``{}`` when absent); :class:`SpecError` when it is not valid YAML."""
+    return _read_yaml(path)

@@ -165,9 +165,33 @@ def test_plugins_reports_conflict(fake_site, h):
     r = _satcore("plugins")
     assert r.returncode == 0
     assert "CONFLICT: two plugins register a detector named 'slow-diff': 'slow' (satcore-slow" in r.stdout
-    assert "'twin' (satcore-twin" in r.stdout
+    assert "'twin' (satcore-twin" in r.stdout and "slow-diff (clash)" in r.stdout
     r = _satcore("validate", "nonexistent.yaml")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_a_clash_fails_only_specs_that_use_the_name(fake_site, h, tmp_path):
+    src = (
+        "import satcore\nfrom satcore.components import Detector\n\nclass D(Detector):\n"
+        '    """x"""\n    name = "slow-diff"\n\n'
+        "@satcore.hookimpl\ndef satcore_register_detectors():\n    return [D]\n"
+    )
+    h.make_fake_dist(fake_site, "satcore-slow", "slow", "fake_satcore_slow", h.DIFF_PLUGIN_SOURCE)
+    h.make_fake_dist(fake_site, "satcore-twin", "twin", "fake_satcore_twin", src)
+    h.make_pairs(tmp_path / "data", 2)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(json.dumps(h.spec_dict(tmp_path / "data", tmp_path / "out", step="image-diff")))
+    ok = _satcore("validate", str(spec))
+    assert ok.returncode == 0, ok.stderr
+    spec.write_text(json.dumps(h.spec_dict(tmp_path / "data", tmp_path / "out", step="slow-diff")))
+    bad = _satcore("validate", str(spec))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "steps[0].type: two plugins register a detector named 'slow-diff'" in bad.stderr
+    assert "`type: slow:slow-diff` or `type: twin:slow-diff`" in bad.stderr
+    chosen_spec = h.spec_dict(tmp_path / "data", tmp_path / "out", step="satcore-slow:slow-diff")
+    spec.write_text(json.dumps(chosen_spec))
+    chosen = _satcore("validate", str(spec))
+    assert chosen.returncode == 0, chosen.stderr
 
 
 def test_bad_items_exit_0_and_leftover_temp_files_do_not_block_overwrite(tmp_path, h, capsys, setup_marker):

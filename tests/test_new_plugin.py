@@ -87,6 +87,59 @@ def test_scaffold_writes_the_plugin_layout(tmp_path):
     assert not list(tmp_path.glob(".satcore-my-thing-*"))  # the temp folder was renamed away
 
 
+def test_readme_links_to_no_made_up_repository(tmp_path):
+    readme = (scaffold_plugin("my-thing", "detector", tmp_path) / "README.md").read_text()
+    assert "github.com" not in readme and "http" not in readme
+    assert "the detector `my-thing`" in readme
+
+
+def test_a_name_an_installed_plugin_uses_is_refused(tmp_path, capsys):
+    code, _out, err = _cli(capsys, "new-plugin", "cva", "--dir", str(tmp_path))
+    assert code == 2 and "'cva' is already used by an installed plugin: satcore-classic (detector)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_kinds_in_one_package_with_distinct_names(tmp_path):
+    path = scaffold_plugin("duo", ["detector", "recognizer"], tmp_path)
+    init = (path / "satcore_duo" / "__init__.py").read_text()
+    assert "def satcore_register_detectors(" in init and "def satcore_register_recognizers(" in init
+    assert 'name = "duo"' in (path / "satcore_duo" / "detectors.py").read_text()
+    assert 'name = "duo-recognizer"' in (path / "satcore_duo" / "recognizers.py").read_text()
+    assert {p.name for p in (path / "tests").iterdir()} == {"test_detectors.py", "test_recognizers.py"}
+    readme = (path / "README.md").read_text()
+    assert "type: duo}" in readme and "type: duo-recognizer}" in readme
+    with pytest.raises(UsageError, match="--kind detector is given twice"):
+        scaffold_plugin("trio", ["detector", "detector"], tmp_path)
+
+
+def test_into_adds_a_kind_to_an_existing_package_and_refuses_a_second_one(tmp_path, capsys):
+    path = scaffold_plugin("solo", "detector", tmp_path)
+    code, out, err = _cli(capsys, "new-plugin", "solo", "--kind", "captioner", "--into", str(path))
+    assert code == 0, err
+    assert 'name = "solo-captioner"' in (path / "satcore_solo" / "captioners.py").read_text()
+    assert "def satcore_register_captioners(" in (path / "satcore_solo" / "__init__.py").read_text()
+    assert "`solo-captioner`" in (path / "CHANGELOG.md").read_text()
+    before = {p: p.read_text() for p in path.rglob("*") if p.is_file()}
+    code, _out, err = _cli(capsys, "new-plugin", "solo", "--kind", "captioner", "--into", str(path))
+    assert code == 2 and "already has a captioner" in err
+    assert {p: p.read_text() for p in path.rglob("*") if p.is_file()} == before
+    code, _out, err = _cli(capsys, "new-plugin", "other", "--kind", "captioner", "--into", str(path))
+    assert code == 2 and "is not the package of plugin 'other'" in err
+
+
+@pytest.mark.slow
+def test_a_multi_kind_package_passes_its_own_tests(tmp_path):
+    path = scaffold_plugin("multi", ["detector", "extractor"], tmp_path)
+    from satcore.scaffold import add_to_plugin
+
+    add_to_plugin("multi", "recognizer", path)
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"], cwd=path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "failed" not in proc.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_passes_its_own_tests(tmp_path, kind):

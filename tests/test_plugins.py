@@ -45,16 +45,33 @@ def test_entry_point_discovery_and_load_failure_is_not_fatal(fake_site, h):
     assert "broken" not in pm.info
 
 
-def test_duplicate_component_names_raise_naming_both(fake_site, h):
+def test_duplicate_component_names_fail_only_where_used_naming_both(fake_site, h):
     h.make_fake_dist(fake_site, "satcore-dupa", "dupa", "fake_satcore_dupa", DUP.format(name="same-name"))
     h.make_fake_dist(fake_site, "satcore-dupb", "dupb", "fake_satcore_dupb", DUP.format(name="same-name"))
     pm = get_plugin_manager(fresh=True)
+    cat = pm.catalogue()  # listing does not fail: the other components stay usable
+    assert "same-name" not in cat["detector"] and "folder-pairs" in cat["source"]
+    assert [c.distribution for c in pm.clashes["detector"]["same-name"]] == ["satcore-dupa", "satcore-dupb"]
     with pytest.raises(PluginConflictError) as ei:
-        pm.catalogue()
+        pm.get_component("same-name", ("detector",))
     msg = str(ei.value)
     assert "two plugins register a detector named 'same-name'" in msg
     assert "'dupa' (satcore-dupa" in msg and "'dupb' (satcore-dupb" in msg
+    assert "`type: dupa:same-name` or `type: dupb:same-name`" in msg
     assert "SATCORE_DISABLE_PLUGINS" in msg
+    # the qualified forms choose, by plugin (entry-point) name or by distribution name
+    a, b = pm.get_component("dupa:same-name"), pm.get_component("satcore-dupb:same-name")
+    assert a is not b and (a.distribution, b.distribution) == ("satcore-dupa", "satcore-dupb")
+    assert pm.clash_messages() == [msg]
+
+
+def test_uninstalled_catalogued_type_names_its_package(pm):
+    with pytest.raises(UnknownComponentError) as ei:
+        pm.get_component("clip-zeroshot", ("extractor", "detector"))
+    assert str(ei.value) == ("step type 'clip-zeroshot' is provided by satcore-clip, which is not installed: "
+                             "pip install -e plugins/satcore-clip")
+    with pytest.raises(UnknownComponentError, match="did you mean 'test-diff'"):
+        pm.get_component("test-dif", ("detector",))
 
 
 def test_load_and_disable_env(fake_site, h, monkeypatch):

@@ -114,3 +114,36 @@ def test_missing_bare_checkpoint_names_only_that_path(tmp_path, monkeypatch):
         reg.resolve("a", explicit_path=str(tmp_path / "w.pt"))
     (tmp_path / "nope.pt").write_bytes(b"w")
     assert reg.resolve(str(tmp_path / "nope.pt")).source == "explicit"
+
+
+def test_registry_imports_no_plugin_code():
+    import grimp
+
+    graph = grimp.build_graph("satcore")
+    assert graph.find_shortest_chain("satcore.registry", "satcore.plugins") is None
+    assert graph.find_shortest_chain("satcore.registry", "satcore.catalogue") is None
+
+
+def test_plugin_aliases_and_locators_are_passed_in(tmp_path, monkeypatch):
+    monkeypatch.setenv("SATCORE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SATCORE_MODELS", str(tmp_path / "models"))
+    monkeypatch.delenv("SATCORE_REGISTRY", raising=False)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    calls = []
+
+    def locate(alias, entry):
+        calls.append(alias)
+        return str(weights) if alias == "p-model" else None
+
+    reg = registry.Registry.load(
+        plugin_aliases=[("first", {"p-model": {"family": "checkpoint", "licence": "A"}}),
+                        ("second", {"p-model": {"family": "checkpoint", "licence": "B"},
+                                    "clip-vit-b32": {"family": "checkpoint"}})],
+        locate=locate)
+    assert reg.models["p-model"]["licence"] == "A" and reg.origins["p-model"] == "plugin first"
+    assert reg.origins["clip-vit-b32"] == "satcore"  # plugins never override the root registry
+    found = reg.resolve("p-model")
+    assert (found.path, found.source, calls) == (weights, "library-cache", ["p-model"])
+    bare = registry.Registry.load(plugin_aliases=False)
+    assert "p-model" not in bare.models and bare.locate is None

@@ -9,10 +9,9 @@ from typing import ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from satcore.builtin.common import IMAGE_EXTENSIONS, EmptySourceError, IdChecker, index_files, must_exist
-from satcore.components import Params, Source
+from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, read_raster
 from satcore.errors import ComponentError, SpecError
-from satcore.spec.model import SpecPath
 
 
 class FolderClassesParams(Params):

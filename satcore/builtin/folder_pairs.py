@@ -19,10 +19,9 @@ from satcore.builtin.common import (
     must_exist,
     tile_of,
 )
-from satcore.components import Params, Source
+from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, read_raster
 from satcore.errors import ComponentError, SpecError
-from satcore.spec.model import SpecPath
 
 
 class FolderPairsParams(Params):

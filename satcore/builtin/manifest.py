@@ -19,10 +19,9 @@ from satcore.builtin.common import (
     parse_time,
     split_list,
 )
-from satcore.components import Params, Source
+from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, read_raster
 from satcore.errors import SpecError
-from satcore.spec.model import SpecPath
 
 
 class ManifestParams(Params):

@@ -11,10 +11,9 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from satcore.builtin.common import EmptySourceError, IdChecker, must_exist, parse_time
-from satcore.components import Params, Source
+from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, _describe_read_failure, read_raster
 from satcore.errors import ComponentError, SpecError
-from satcore.spec.model import SpecPath
 
 
 class Location(Params):

@@ -11,10 +11,9 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from satcore.builtin.common import EmptySourceError, IdChecker, must_exist, split_list
-from satcore.components import Params, Source
+from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef
 from satcore.errors import SpecError
-from satcore.spec.model import SpecPath
 
 
 class TextParams(Params):

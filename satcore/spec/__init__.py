@@ -11,25 +11,22 @@ from typing import TYPE_CHECKING, Any
 from satcore.spec.model import PipelineSpec, SpecPath
 
 if TYPE_CHECKING:
-    from satcore.spec.loader import (
-        Pipeline,
-        ResolvedStep,
-        apply_overrides,
-        build_pipeline,
-        load_pipeline,
-        parse_overrides,
-        pipeline_schema,
-    )
+    from satcore.spec.build import build_pipeline, load_pipeline
+    from satcore.spec.overrides import apply_overrides, parse_overrides
+    from satcore.spec.pipeline import Pipeline, ResolvedStep
+    from satcore.spec.schema import pipeline_schema
 
-_LOADER = {"Pipeline", "ResolvedStep", "apply_overrides", "build_pipeline", "load_pipeline",
-           "parse_overrides", "pipeline_schema"}
+#: public name → the module that defines it (imported on first use)
+_LAZY = {"Pipeline": "pipeline", "ResolvedStep": "pipeline", "build_pipeline": "build",
+         "load_pipeline": "build", "apply_overrides": "overrides", "parse_overrides": "overrides",
+         "pipeline_schema": "schema"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LOADER:
-        from satcore.spec import loader
+    if name in _LAZY:
+        import importlib
 
-        return getattr(loader, name)
+        return getattr(importlib.import_module(f"satcore.spec.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'satcore.spec' has no attribute {name!r}")
 
 

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-
-def resolve_spec_path(value: Path, info: ValidationInfo) -> Path:
-    """``value`` with ``~`` expanded and, if relative, taken from the spec file's folder (``base_dir``)."""
-    base = (info.context or {}).get("base_dir")
-    value = Path(os.path.expanduser(str(value)))
-    if base is not None and not value.is_absolute():
-        value = Path(base) / value
-    return value
-
-
-#: A filesystem path; relative paths are taken relative to the spec file.
-SpecPath = Annotated[Path, AfterValidator(resolve_spec_path), Field(json_schema_extra={"format": "path"})]
+# defined with the components (plugins' params use them too); re-exported here, where they were first
+from satcore.components.paths import SpecPath as SpecPath
+from satcore.components.paths import resolve_spec_path as resolve_spec_path
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or infinity is never a meaningful fraction, count or range here (`test: .nan` would split nothing)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ComponentSpec(BaseModel):
@@ -39,8 +29,13 @@ class StepSpec(ComponentSpec):
 
     id: str | None = Field(
         None, description="Unique step id; defaults to the type. Columns are `<id>.<name>`.")
-    input: str | None = Field(None, description="`source` or the id of an earlier step; defaults to the "
-                              "previous step when it produces what this step consumes, else the source.")
+    input: str | list[str] | None = Field(
+        None, description="`source` or a step id; or a list of them, and the component gets a mapping "
+        "step id → that step's outputs. Defaults to the previous step when it produces what this step "
+        "consumes, else the source. An input may be a later step in the file: steps run after their inputs.")
+    allow_remote_code: bool = Field(
+        False, description="Let this step's model run Python code from its own repository (for aliases "
+        "whose registry entry says `needs: [trust_remote_code]`); refused otherwise.")
 
 
 class SplitSpec(_Strict):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from satcore.io import write_text
-from satcore.training.run import LOSSES, REPORT, RESERVED_KEYS, TRAIN_JSON, read_losses
+from satcore.training.folder import LOSSES, REPORT, RESERVED_KEYS, TRAIN_JSON, read_losses
 
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} "
         "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px 6px;"

@@ -28,19 +28,20 @@ from typing import IO, Any, NamedTuple
 
 from satcore.errors import ResumeError, SatcoreError, UsageError
 from satcore.io import atomic_path, is_temp_name, json_ready, write_json, write_text
+from satcore.training.folder import (
+    CHECKPOINTS,
+    FORMAT,
+    LOSSES,
+    OUTPUT_NAMES,
+    REPORT,
+    RESERVED_KEYS,
+    TRAIN_JSON,
+    read_losses,
+)
 
 __all__ = ["CHECKPOINTS", "LOSSES", "OUTPUT_NAMES", "REPORT", "TRAIN_JSON", "Checkpoint", "TrainingRun",
            "config_hash", "read_losses"]
 
-TRAIN_JSON = "train.json"
-LOSSES = "losses.jsonl"
-REPORT = "report.html"
-CHECKPOINTS = "checkpoints"
-#: what a training folder may hold; ``--overwrite`` removes these and refuses anything else
-OUTPUT_NAMES = frozenset({TRAIN_JSON, LOSSES, REPORT, CHECKPOINTS})
-#: keys of a ``losses.jsonl`` line that are not losses
-RESERVED_KEYS = ("step", "epoch", "time")
-FORMAT = 1
 _CKPT = re.compile(r"^step-(\d+)")
 
 
@@ -59,22 +60,6 @@ def config_hash(name: str, config: Mapping[str, Any], seed: int) -> str:
     """The hash ``--resume`` compares: trainer name, config and seed (16 hex digits of SHA-256)."""
     text = json.dumps(json_ready({"name": name, "config": dict(config), "seed": seed}), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def read_losses(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The lines of ``losses.jsonl`` that parse; a line cut short by a killed run is skipped."""
-    path = Path(directory) / LOSSES
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-            out.append(rec)
-    return out
 
 
 def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:

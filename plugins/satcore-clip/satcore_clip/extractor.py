@@ -96,14 +96,12 @@ class ClipZeroShotParams(Params):
 
     @field_validator("model")
     @classmethod
-    def _model_known(cls, v: str, info: ValidationInfo) -> str:
+    def _model_spec_relative(cls, v: str, info: ValidationInfo) -> str:
+        # unknown aliases are the core's to report (it checks every step's `model:`, with did-you-mean)
         from satcore.registry import get_registry, looks_like_path
 
-        reg = get_registry()
-        if v in reg.models:
+        if v in get_registry().models or not looks_like_path(v):
             return v
-        if not looks_like_path(v):
-            reg.entry(v)  # SpecError: unknown alias, with the closest match
         return _spec_relative(v, info)
 
     @field_validator("weights")
@@ -114,11 +112,11 @@ class ClipZeroShotParams(Params):
     @field_validator("architecture")
     @classmethod
     def _path_has_architecture(cls, v: str | None, info: ValidationInfo) -> str | None:
-        from satcore.registry import get_registry
+        from satcore.registry import get_registry, looks_like_path
 
         model = info.data.get("model")
-        if v or model is None or model in get_registry().models:
-            return v
+        if v or model is None or model in get_registry().models or not looks_like_path(model):
+            return v  # an unknown alias is reported by the core
         if not Path(model).expanduser().is_dir():
             raise ValueError(
                 f"model {model!r} is a checkpoint path, not an alias: add `architecture:` (its "
