@@ -234,7 +234,7 @@ def test_predefined_split_run_scores_val_and_test_apart(tmp_path, h, pm):
     _levir_release(root, h)
     spec = h.spec_dict(root, tmp_path / "out", evaluate={"bootstrap": 0, "split": {"by": "split"}})
     res = satcore.run(spec, progress=False, pm=pm)
-    assert res.exit_code == 0
+    assert res.items_failed == 0
     df = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert dict(zip(df["item_id"], df["split"], strict=True)) == {
         i: i.split("/")[0] for i in df["item_id"]}
