@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -11,6 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+from satcore.errors import ComponentError
+from satcore.io import json_ready
 
 if TYPE_CHECKING:
     from satcore.data import Item
@@ -116,12 +120,39 @@ class RunContext:
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{step_id}{suffix}"
 
+    def artifacts_dir(self, step_id: str) -> Path:
+        """The folder ``<run>/artifacts/<step_id>/`` for a step's own files, created on first call.
+
+        For whatever a step makes beside its table cells: plots, tables, GeoPackages, per-item arrays. The
+        folder is a run output: ``--overwrite`` removes it and :meth:`Component.report_sections` can read it
+        back. Write files atomically (:func:`satcore.io.write_bytes`, :func:`satcore.io.atomic_path`): a
+        resumed run processes an item again and rewrites its files. Numpy arrays a step returns as outputs
+        land here too (``<item_id>.<key>.npy``, written by the engine).
+
+        Raises:
+            RuntimeError: the context has no run folder (a component built outside a run, as in a unit test
+                that did not pass ``run_dir``).
+        """
+        if self.run_dir is None:
+            raise RuntimeError("no run folder: a step's artifacts cannot be written (pass run_dir)")
+        d = self.run_dir / "artifacts" / step_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
 
 class Batch(Sequence["Item"]):
     """Items processed together, with what each one's ``input:`` produced upstream.
 
-    ``inputs[i]`` is the output of the step named by ``input:`` for ``items[i]``, or the item itself when the
-    input is the source. An item's result must never depend on which other items share its batch.
+    ``inputs[i]`` is what the step reads for ``items[i]``:
+
+    - ``input: <step_id>`` (one id): that step's output for the item, or the item itself for
+      ``input: source``;
+    - ``input: [<id>, <id>, …]`` (a list, even of one): a ``dict`` step id → that step's output for the item,
+      in the order the spec lists them, with ``"source"`` → the item itself. Features combined across steps
+      follow the ``features`` (n_images × F) / ``feature_names`` convention (docs/step-graph.md).
+
+    An input step that failed on an item never reaches its dependants: the engine does not call them for that
+    item. An item's result must never depend on which other items share its batch.
     """
 
     def __init__(self, items: Sequence[Item], inputs: Sequence[Any] | None = None, step_id: str = "") -> None:
@@ -145,19 +176,86 @@ class Batch(Sequence["Item"]):
         return zip(self.items, self.inputs, strict=True)
 
 
-def scalar_columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Keep what fits a table cell: scalars, strings and short lists of them."""
-    out: dict[str, Any] = {}
+#: The longest list of scalars kept as one ``results.parquet`` cell; a longer list goes to a ``.npy`` file.
+#: The table is read row by row (a DataFrame, a report table): label lists, top-k results, per-band or
+#: per-date values fit; probability vectors over a vocabulary and embeddings (hundreds of numbers per image)
+#: make every row unreadable and the table slow, and belong in a file beside it.
+MAX_LIST_CELL = 64
+
+_SCALARS = (bool, int, float, str)
+
+
+def _is_scalar(x: Any) -> bool:
+    return x is None or isinstance(x, (*_SCALARS, np.generic))
+
+
+def table_cells(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Split one item's output values into table cells and arrays to store as files; drops nothing.
+
+    - a scalar (numpy scalars and 0-d arrays included), a string or ``None``: a cell as it is;
+    - a list or tuple of at most :data:`MAX_LIST_CELL` scalars: a list cell;
+    - a numpy array, or a longer list of scalars: returned in the second dict (the engine writes it to
+      ``artifacts/<step_id>/<item_id>.<key>.npy`` and puts the path in the cell ``<key>.path``);
+    - a nested dict or list (JSON-able): a JSON string cell.
+
+    Pure: it writes nothing and knows no run folder.
+
+    Raises:
+        ComponentError: a value is none of these (a :class:`~satcore.data.Raster`, an object); the message
+            names the key and the type and says what to return instead.
+    """
+    cells: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
     for k, v in values.items():
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v.item()
         if isinstance(v, np.generic):
             v = v.item()
-        if v is None or isinstance(v, (bool, int, float, str)):
-            out[k] = v
-        elif isinstance(v, (list, tuple)) and len(v) <= 64 and all(
-            isinstance(x, (bool, int, float, str, np.generic)) for x in v
-        ):
-            out[k] = [x.item() if isinstance(x, np.generic) else x for x in v]
-    return out
+        if _is_scalar(v):
+            cells[k] = v
+        elif isinstance(v, np.ndarray):
+            if v.dtype == object:
+                raise ComponentError(f"output {k!r} is a numpy array of Python objects, which cannot be "
+                                     "stored: return a numeric or string array, or a list/dict (as JSON)")
+            arrays[k] = v
+        elif isinstance(v, (list, tuple)) and all(_is_scalar(x) for x in v):
+            if len(v) <= MAX_LIST_CELL:
+                cells[k] = [x.item() if isinstance(x, np.generic) else x for x in v]
+            elif any(x is None for x in v):  # numpy would make an object array of it: keep it readable
+                cells[k] = json.dumps(json_ready(list(v)))
+            else:
+                arrays[k] = np.asarray(v)
+        elif isinstance(v, (list, tuple, dict)):
+            try:
+                cells[k] = json.dumps(json_ready(v), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ComponentError(
+                    f"output {k!r} is a {type(v).__name__} holding something JSON cannot store ({exc}): "
+                    "return numbers, strings, lists and dicts of them, or numpy arrays (to artifacts/)"
+                ) from exc
+        else:
+            raise ComponentError(
+                f"output {k!r} is a {type(v).__module__}.{type(v).__name__}, which a results.parquet cell "
+                "cannot hold: return a number, a string, a list or dict of them (nested ones are stored as "
+                "JSON), or a numpy array (written to artifacts/<step_id>/); write anything else yourself "
+                "into self.artifacts_dir() and return its path")
+    return cells, arrays
+
+
+def scalar_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Table cells from one item's output values, with the arrays left in for the engine to store.
+
+    What :func:`table_cells` makes of ``values``, both parts in one dict: cells (scalars, strings, short
+    lists, JSON strings of nested values) and numpy arrays (arrays, and lists longer than
+    :data:`MAX_LIST_CELL`), which the engine writes to ``artifacts/<step_id>/<item_id>.<key>.npy``, with
+    the path in ``<key>.path``.
+    Nothing is dropped: a value that can be stored neither way raises.
+
+    Raises:
+        ComponentError: a value of a type that cannot be stored (see :func:`table_cells`).
+    """
+    cells, arrays = table_cells(values)
+    return {**cells, **arrays}
 
 
 class Component:
@@ -216,8 +314,24 @@ class Component:
         """Model aliases this instance loaded, for ``manifest.json`` (alias, source, sha256, licence)."""
         return []
 
+    def artifacts_dir(self) -> Path:
+        """This step's folder for its own files, ``<run>/artifacts/<step_id>/`` (created on first call).
+
+        For plots, tables, GeoPackages: see :meth:`RunContext.artifacts_dir`. Call it while processing or
+        in :meth:`teardown`, not in ``__init__``.
+        """
+        return self.context.artifacts_dir(self.step_id)
+
     def columns(self, output: Any) -> dict[str, Any]:
-        """Table cells for ``results.parquet`` from one item's output (prefixed with the step id later)."""
+        """Table cells for ``results.parquet`` from one item's output (prefixed with the step id later).
+
+        The default keeps every key of a ``dict`` output (:func:`scalar_columns`). Whatever this returns,
+        the engine stores it all or fails the step on the item, never drops a value: cells as they are,
+        numpy arrays (and lists over :data:`MAX_LIST_CELL`) as ``artifacts/<step_id>/<item_id>.<key>.npy``
+        with the path in ``<key>.path``, nested lists and dicts as JSON strings; any other type is a
+        :class:`~satcore.errors.ComponentError` naming the step and the key. Override it to leave out what
+        should not be stored (embeddings a cache keeps) or to reshape what should.
+        """
         if isinstance(output, dict):
             return scalar_columns(output)
         return {}

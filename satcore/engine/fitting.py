@@ -10,7 +10,7 @@ import numpy as np
 
 from satcore.components import Batch, Detector
 from satcore.data import Item, ItemRef
-from satcore.engine.steps import Engine, step_input
+from satcore.engine.steps import Engine, has_inputs, step_input
 from satcore.errors import RunStopped
 from satcore.spec import ResolvedStep
 
@@ -93,11 +93,12 @@ def fit_records(engine: Engine, steps: list[tuple[ResolvedStep, Detector]],
         return str(key if key is not None else item.meta.get("augmented_from", item.item_id))
 
     def consume(items: list[Item]) -> None:
-        outs, errs = engine.run_steps(items, only)
-        ok = [i for i, e in enumerate(errs) if e is None]
-        if not ok:
-            return
+        outs, _failed = engine.run_steps(items, only)
         for rs, comp in steps:
+            # the items whose every input this step reads ran (a failure elsewhere upstream costs it nothing)
+            ok = [i for i in range(len(items)) if has_inputs(rs, outs[i])]
+            if not ok:
+                continue
             inputs = [step_input(rs, items[i], outs[i]) for i in ok]
             recs = comp.fit_records(Batch([items[i] for i in ok], inputs, rs.id))
             records, labels, groups = collected[rs.id]

@@ -125,7 +125,7 @@ def _run(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress:
         # execution.limit now): counted once, as skipped, so ok + failed + skipped is the table's length
         skipped = len(done)
         get_executor(ex.executor).run(engine, todo, splits, journal)
-        journal.write(problem_rows(problems, done, ex.on_error == "fail"))
+        journal.write(problem_rows(problems, done, ex.on_error == "fail", pipeline.order))
 
         settings = OutputSettings(detector_ids=engine.detector_ids(), bins=pipeline.spec.evaluate.bins,
                                   bootstrap=pipeline.spec.evaluate.bootstrap, seed=pipeline.spec.seed)

@@ -11,7 +11,8 @@ from satcore.io import is_temp_name
 
 #: what a run writes at the top of its folder; ``--overwrite`` removes only these
 OUTPUT_NAMES = frozenset({"results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log",
-                          "report.html", "maps", "parts", "fitted", "generated", "report_files"})
+                          "report.html", "maps", "parts", "fitted", "generated", "artifacts",
+                          "report_files"})
 
 
 def is_our_temp(name: str) -> bool:
@@ -29,11 +30,12 @@ def _run_without_items(out: Path, entries: list[Path]) -> str | None:
     """Why ``out`` holds only what a run that processed no item left (``None`` if it holds more).
 
     A run that stops in set-up or fitting (missing weights, no labelled items) leaves ``manifest.json``
-    (status ``stopped``), ``run.log`` and perhaps an empty ``fitted/``: nothing a rerun would lose. Results
-    (``parts/``, ``results.parquet``, maps), fitted state (``--resume`` reuses it, a plain run would fit
-    again), a run still going (status ``running``) or any file satcore did not write keep the folder refused.
+    (status ``stopped``), ``run.log`` and perhaps empty output folders: nothing a rerun would lose. Results
+    (``parts/``, ``results.parquet``, maps, ``generated/``, ``artifacts/``), fitted state (``--resume``
+    reuses it, a plain run would fit again), a run still going (status ``running``) or any file satcore did
+    not write keep the folder refused.
     """
-    folders = {"fitted", "parts", "maps", "report_files"}  # harmless while empty
+    folders = {"fitted", "parts", "maps", "generated", "artifacts", "report_files"}  # harmless while empty
     for p in entries:
         if is_our_temp(p.name) or p.name in ("manifest.json", "run.log"):
             continue

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,6 @@ from satcore.errors import ComponentError, RunStopped, SatcoreError
 from satcore.spec import Pipeline, ResolvedStep
 
 log = logging.getLogger("satcore")
-
-StepError = tuple[str, BaseException]  # the step that failed on an item, and why
-
 
 class Engine:
     """Runs one validated pipeline's steps in this process (the driver, or one Dask worker)."""
@@ -95,16 +93,22 @@ class Engine:
                 log.warning("step %r (%s): teardown failed: %s: %s", sid, comp.name, type(exc).__name__, exc)
 
     def run_steps(self, items: list[Item], only: set[str] | None = None
-                  ) -> tuple[list[dict[str, Any]], list[StepError | None]]:
-        """Run the steps over items; a failing batch is retried item by item so one bad item fails alone."""
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, BaseException]]]:
+        """Run the steps over items; returns each item's outputs and its failed steps (step id → error).
+
+        A step runs on an item when every one of its inputs has an output for it: a step that failed on an
+        item (or could not run) takes its dependants with it for that item, and only those; every other
+        step still runs. A failing batch is retried item by item, so one bad item fails alone. ``only``:
+        run just these steps (the fit pass's upstream steps).
+        """
         outputs: list[dict[str, Any]] = [{} for _ in items]
-        errors: list[StepError | None] = [None] * len(items)
+        failed: list[dict[str, BaseException]] = [{} for _ in items]
         for rs, comp in self.steps:
             if only is not None and rs.id not in only:
                 continue
-            alive = [i for i in range(len(items)) if errors[i] is None]
+            alive = [i for i in range(len(items)) if has_inputs(rs, outputs[i])]
             if not alive:
-                break
+                continue
 
             def call(idx: list[int], rs: ResolvedStep = rs, comp: Component = comp) -> list[Any]:
                 inputs = [step_input(rs, items[i], outputs[i]) for i in idx]
@@ -119,47 +123,47 @@ class Engine:
                     outputs[i][rs.id] = r
             except Exception as batch_exc:
                 if len(alive) == 1:
-                    errors[alive[0]] = (rs.id, batch_exc)
+                    failed[alive[0]][rs.id] = batch_exc
                 else:
                     for i in alive:
                         try:
                             outputs[i][rs.id] = call([i])[0]
                         except Exception as exc:
-                            errors[i] = (rs.id, exc)
+                            failed[i][rs.id] = exc
             self.timings[rs.id] += time.perf_counter() - t
             if self.spec.execution.on_error == "fail":
-                for i, e in enumerate(errors):
-                    if e is not None:
-                        raise RunStopped(f"item {items[i].item_id!r} failed in step {e[0]!r}: "
-                                         f"{type(e[1]).__name__}: {e[1]} (on_error: fail)") from e[1]
-        return outputs, errors
+                for i in alive:
+                    if rs.id in failed[i]:
+                        e = failed[i][rs.id]
+                        raise RunStopped(f"item {items[i].item_id!r} failed in step {rs.id!r}: "
+                                         f"{type(e).__name__}: {e} (on_error: fail)") from e
+        return outputs, failed
 
     def ancestors(self, step_id: str) -> set[str]:
-        """The step and every step its input chain goes through."""
-        by_id = {s.id: s for s, _ in self.steps}
-        out: set[str] = set()
-        todo = [step_id]
-        while todo:
-            cur = todo.pop()
-            if cur == "source" or cur in out or cur not in by_id:
-                continue
-            out.add(cur)
-            todo.extend(input_ids(by_id[cur]))
-        return out
+        """The step and every step upstream of it (``source`` not included)."""
+        return {step_id, *self.pipeline.ancestors(step_id)}
+
+    def failed_with_dependants(self, failed: Iterable[str]) -> list[str]:
+        """The steps in ``failed`` and every step downstream of them, in run order."""
+        out = set(failed)
+        for sid in list(out):
+            out.update(self.pipeline.dependants(sid))
+        return [s for s in self.pipeline.order if s in out]
 
 
-def input_ids(rs: ResolvedStep) -> tuple[str, ...]:
-    """The ids a step reads (``source`` or upstream steps); the one place that reads ``ResolvedStep.input``.
-
-    A step reads one input today; kept as a tuple so several inputs per step change this and
-    :func:`step_input` only.
-    """
-    raw: Any = rs.input
-    return (raw,) if isinstance(raw, str) else tuple(raw)
+def has_inputs(rs: ResolvedStep, outputs: dict[str, Any]) -> bool:
+    """Whether every input of ``rs`` has an output for the item (``source``: always)."""
+    return all(sid == "source" or sid in outputs for sid in rs.inputs)
 
 
 def step_input(rs: ResolvedStep, item: Item, outputs: dict[str, Any]) -> Any:
-    """What step ``rs`` consumes for one item: the item (``input: source``) or its input step's output."""
+    """What step ``rs`` consumes for one item (see :class:`~satcore.components.Batch`).
+
+    One input: the item (``input: source``) or that step's output. Several (``input: [a, b]``, even a list of
+    one): a dict input id → that step's output, ``"source"`` → the item, in the spec's order.
+    """
+    if rs.multi_input:
+        return {sid: item if sid == "source" else outputs[sid] for sid in rs.inputs}
     return item if rs.input == "source" else outputs[rs.input]
 
 

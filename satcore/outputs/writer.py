@@ -117,9 +117,12 @@ def finalize(out: Path, frames: Iterable[pd.DataFrame], settings: OutputSettings
         for df in frames:
             visible.append(visible_columns(df))
             if "error" in df.columns:
-                cols = ["item_id", *[c for c in ("error", "_error_step", "_error_type") if c in df.columns]]
+                cols = ["item_id", *[c for c in ("error", "_error_step", "_error_type", "_errors")
+                                     if c in df.columns]]
                 for r in df[cols].to_dict("records"):
-                    if isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
+                    if isinstance(r.get("_errors"), str):  # one line per failed step (engine.rows)
+                        errors_rows.extend({"item_id": r["item_id"], **e} for e in json.loads(r["_errors"]))
+                    elif isinstance(r.get("error"), str):  # pandas turns a missing error into None or NaN
                         errors_rows.append({"item_id": r["item_id"],
                                             "step": _str_or_none(r.get("_error_step")),
                                             "error_type": _str_or_none(r.get("_error_type")),
@@ -136,11 +139,11 @@ def finalize(out: Path, frames: Iterable[pd.DataFrame], settings: OutputSettings
     table["error"] = table["error"].astype("string")
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    errors_rows.sort(key=lambda r: r["item_id"])
+    errors_rows.sort(key=lambda r: r["item_id"])  # stable: an item's steps stay in run order
     write_text(out / "errors.jsonl", "".join(json.dumps(r) + "\n" for r in errors_rows))
     if metrics is not None:
         write_json(out / "metrics.json", metrics)
-    n_failed = len(errors_rows)
+    n_failed = len({r["item_id"] for r in errors_rows})
     return Summary(ok=int(len(table) - n_failed), failed=n_failed, metrics=metrics)
 
 
