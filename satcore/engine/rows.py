@@ -15,6 +15,7 @@ import numpy as np
 
 from satcore.components import Detection
 from satcore.data import Item, ItemRef, write_geotiff
+from satcore.engine.records import block_columns
 from satcore.engine.steps import Engine
 from satcore.errors import ComponentError, RunStopped, SatcoreError
 from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise, sparse_hist
@@ -84,6 +85,7 @@ def fill_row(engine: Engine, row: dict[str, Any], item: Item, outs: dict[str, An
         n_changed = int((truth if valid is None else truth & valid).sum())
         row["truth.changed_fraction"] = n_changed / n_valid if n_valid else None
         row["_truth_px"] = [n_changed, n_valid]
+    row.update(block_columns(engine.steps, item, outs))  # metric-block records (engine/records.py)
     bands: list[np.ndarray] = []
     names: list[str] = []
     for rs, comp in engine.steps:
