@@ -193,3 +193,22 @@ def test_summary_when_every_item_fails(register_components, manifest, tmp_path):
     assert "errors.jsonl" in res.output
     assert "no ground truth" not in res.output
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_summary_prints_blocks(register_components, manifest, tmp_path):
+    from click.testing import CliRunner
+
+    from satcore.cli import cli
+
+    register_components(BrightnessRecognizer, TemplateCaptioner, ScaleGenerator)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"version": 1, "source": {"type": "manifest", "path": str(manifest)},
+                                "steps": SPEC_STEPS,
+                                "output": {"dir": str(tmp_path / "run"), "report": False}}))
+    res = CliRunner().invoke(cli, ["run", str(spec), "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    rec = m["steps"]["rec"]["all"]["recognition"]
+    assert f"top1 {rec['top1']:.3f}" in res.output and "majority baseline" in res.output
+    assert "captions: BLEU-4" in res.output and "spectral: angle°" in res.output
+    assert "no ground truth" not in res.output
