@@ -266,8 +266,9 @@ class Component:
 
     The extension points a component may use are all declared here or on its kind's base class (never looked
     up with ``getattr``): the class attributes ``name``, ``params_model``, ``params_version``, ``consumes``,
-    ``produces``; the class methods :meth:`upgrade_params` and :meth:`report_sections`; the methods
-    :meth:`setup`, :meth:`teardown`, :meth:`models_used`, :meth:`columns`; for detectors also ``fittable``
+    ``produces``, ``metric_blocks``; the class methods :meth:`upgrade_params` and :meth:`report_sections`;
+    the methods :meth:`setup`, :meth:`teardown`, :meth:`models_used`, :meth:`columns`,
+    :meth:`metric_prediction`, :meth:`metric_truth`, :meth:`metric_settings`; for detectors also ``fittable``
     with the four fitting methods (:class:`~satcore.components.Detector`).
     :func:`satcore.components.checks.check_extension_points` checks a class against them.
     """
@@ -334,6 +335,26 @@ class Component:
         """
         if isinstance(output, dict):
             return scalar_columns(output)
+        return {}
+
+    #: the ``metrics.json`` blocks this step is scored in (``recognition``, ``captions``, ``spectral``,
+    #: ``image_quality``, ``forecast``; docs/metrics.md); each kind's base class sets its default.
+    metric_blocks: ClassVar[tuple[str, ...]] = ()
+
+    def metric_prediction(self, block: str, output: Any) -> Any | None:
+        """What block ``block`` scores from one item's ``output`` (``None``: the item is not scored).
+
+        Called once per item and block in :attr:`metric_blocks`; the kinds' base classes give the defaults
+        (docs/metrics.md, "How a run fills the blocks").
+        """
+        return None
+
+    def metric_truth(self, block: str, item: Item, output: Any) -> Any | None:
+        """The truth block ``block`` scores against; ``None`` (the default): the item's own truth for it."""
+        return None
+
+    def metric_settings(self, block: str, output: Any) -> dict[str, Any]:
+        """Per-item record settings for block ``block`` (e.g. forecast ``lower``/``upper``/``aic``)."""
         return {}
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from satcore.components.base import Batch, Component, scalar_columns
+from satcore.data import Raster
 
 #: the keys of a generator's output that the engine writes as files rather than table cells
 FILE_KEYS = ("images", "image")
@@ -27,10 +28,14 @@ class Generator(Component):
     The files' paths, relative to the run folder, go in ``results.parquet`` as ``<step_id>.path`` (a string,
     or a list when there are several). Steps reading this one get the in-memory dict, not the files. A
     resumed run processes an item again and rewrites its files.
+
+    Scored in the ``spectral`` block of ``metrics.json``: the first image's array against the item's target
+    raster (``targets["target"]``, else the only target).
     """
 
     kind: ClassVar[str] = "generator"
     produces: ClassVar[tuple[str, ...]] = ("images",)
+    metric_blocks: ClassVar[tuple[str, ...]] = ("spectral",)
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """Generated images (and/or texts) for each item of the batch."""
@@ -41,3 +46,11 @@ class Generator(Component):
         if isinstance(output, dict):
             return scalar_columns({k: v for k, v in output.items() if k not in FILE_KEYS})
         return {}
+
+    def metric_prediction(self, block: str, output: Any) -> Any | None:
+        """The first generated image's array (``images[0]``, or ``image``)."""
+        if block != "spectral" or not isinstance(output, dict):
+            return None
+        images = output.get("images")
+        first = images[0] if images else output.get("image")
+        return first.array if isinstance(first, Raster) else first

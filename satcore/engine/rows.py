@@ -28,6 +28,7 @@ from satcore.components import Component, Detection, Generator
 from satcore.components.base import table_cells
 from satcore.data import Item, ItemRef, write_geotiff
 from satcore.engine.files import write_array, write_generated
+from satcore.engine.records import block_columns
 from satcore.engine.steps import Engine
 from satcore.errors import ComponentError, RunStopped, SatcoreError
 from satcore.evaluate.metrics import PixelStats, auc_from_hist, confusion_metrics, quantise, sparse_hist
@@ -111,6 +112,8 @@ def fill_row(engine: Engine, row: dict[str, Any], item: Item, outs: dict[str, An
         row.update(cells)
         bands += step_bands
         names += step_names
+    # metric-block records (engine/records.py) of the steps that gave this item an output
+    row.update(block_columns([(rs, c) for rs, c in engine.steps if rs.id not in down], item, outs))
     if bands and engine.spec.output.maps and item.images:
         try:
             write_geotiff(engine.out / "maps" / f"{item.item_id}.tif", np.stack(bands).astype(np.float32),

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from satcore.outputs.report_blocks import block_sections
 from satcore.plots import fig_to_html
 
 PANEL_ITEMS = 6
@@ -41,7 +42,7 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     for split in splits:
         entries = [("always change (baseline)", metrics["baseline"][split], None)]
         for sid, per in metrics.get("steps", {}).items():
-            if split in per:
+            if split in per and "n_items" in per[split]:  # a detector's change blocks (not only others)
                 entries.append((sid, per[split], per[split].get("ci95")))
         for name, e, ci in entries:
             img = e.get("image") or {}
@@ -66,6 +67,32 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
             "<th>pixel prec</th><th>pixel rec</th><th>kappa</th></tr>")
     return (f"<table>{head}{''.join(rows)}</table>"
             "<p><small>Brackets: bootstrap 95% intervals over items.</small></p>")
+
+
+def _change_section(metrics: dict[str, Any]) -> tuple[str, str]:
+    cb = metrics["class_balance"]
+    frac = cb.get("pixels_changed_fraction")
+    return ("Metrics", (
+        f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
+        + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
+        + ". Compare every step with the <i>always change</i> baseline.</p>" + _metrics_table(metrics)))
+
+
+def _as_text(results: Any) -> Any:
+    """The results table for HTML: list cells (recognised labels, captions, scores) as short text."""
+
+    def text(v: Any) -> Any:
+        if not isinstance(v, (list, tuple, np.ndarray)):
+            return v
+        vals = [f"{x:.3f}" if isinstance(x, (float, np.floating)) else str(x) for x in list(v)[:10]]
+        return "; ".join(vals) + ("; …" if len(v) > 10 else "")
+
+    shown = results.copy()
+    for c in shown.columns:
+        if shown[c].dtype == object and shown[c].map(
+                lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            shown[c] = shown[c].map(text)
+    return shown
 
 
 def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
@@ -275,7 +302,9 @@ def build_report(run_dir: str | Path) -> Path:
               if errors_path.exists() else [])
     steps = manifest["spec"]["steps"]
     bins = manifest["spec"].get("evaluate", {}).get("bins", 1000)
-    det_ids = list((metrics or {}).get("steps", {})) or [s["id"] for s in steps]
+    det_ids = [sid for sid, per in ((metrics or {}).get("steps") or {}).items()  # detectors: change blocks
+               if any(isinstance(e, dict) and "n_items" in e for e in per.values())]
+    det_ids = det_ids or [s["id"] for s in steps]
     sections: list[tuple[str, str]] = []
     items = manifest.get("items", {})
     sections.append(("Run", (
@@ -287,17 +316,16 @@ def build_report(run_dir: str | Path) -> Path:
         "<p>Steps: " + ", ".join(f"<code>{html.escape(s['id'])}</code> ({html.escape(s['type'])})"
                                  for s in steps)
         + "</p>")))
-    if metrics:
-        cb = metrics["class_balance"]
-        frac = cb.get("pixels_changed_fraction")
-        sections.append(("Metrics", (
-            f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
-            + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
-            + ". Compare every step with "
-            "the <i>always change</i> baseline.</p>" + _metrics_table(metrics))))
-        plots = _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)
-        if plots:
-            sections.append(("Score distributions", plots))
+    if metrics and metrics.get("class_balance"):
+        try:
+            sections.append(_change_section(metrics))
+            plots = _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)
+            if plots:
+                sections.append(("Score distributions", plots))
+        except Exception as exc:  # a failing section must not fail the report
+            sections.append(("Metrics", f"<p>not available: {html.escape(type(exc).__name__)}: "
+                                        f"{html.escape(str(exc))}</p>"))
+    sections.extend(block_sections(metrics))
     panels = _panels(run_dir, manifest, results)
     if panels:
         sections.append(("Before / after / maps", panels))
@@ -312,8 +340,7 @@ def build_report(run_dir: str | Path) -> Path:
             sections.extend(cls.report_sections(run_dir, s["id"], results))
     except Exception as exc:  # a plugin's plots must not break the report
         sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
-    shown = results.drop(columns=[c for c in results.columns if results[c].map(
-        lambda v: isinstance(v, (list, np.ndarray))).any()])
+    shown = _as_text(results)
     sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—",
                                                         float_format=lambda v: f"{v:.4f}",
                                                         classes="results")

@@ -7,6 +7,7 @@ Gets data only (frames of rows and :class:`OutputSettings`), never the engine: t
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from satcore.evaluate.blocks import BLOCKS, MetricBlock
 from satcore.evaluate.metrics import (
     ItemBootstrap,
     PixelStats,
@@ -28,6 +30,14 @@ from satcore.io import atomic_path, write_json, write_text
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger("satcore")
+
+#: The hidden journal column with each item's metric-block records: a JSON string
+#: ``{"<step_id>": {"<block>": record}}`` (written by ``engine/records.py``, read by :func:`compute_metrics`).
+BLOCK_COLUMN = "_blk"
+#: The key of a record that could not be made; its value is the error message.
+ERROR_KEY = "_error"
 
 
 @dataclass(frozen=True)
@@ -68,8 +78,10 @@ class _Acc:
         self.y: list[int] = []
         self.yhat: list[int] = []
         self.boot = ItemBootstrap(n_boot, seed)
+        self.items = 0
 
     def add_item(self, item_id: str, truth: int, pred: Any, counts: Any, hp: Any, hn: Any) -> None:
+        self.items += 1
         c = hist = image = None
         if pred is not None:
             image = (truth, int(pred))
@@ -148,22 +160,36 @@ def finalize(out: Path, frames: Iterable[pd.DataFrame], settings: OutputSettings
 
 
 def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) -> dict[str, Any] | None:
-    """metrics.json in the DESIGN.md layout from the journal's final rows; ``None`` when no item has truth."""
+    """metrics.json in the DESIGN.md layout from the journal's final rows; ``None`` when nothing has truth.
+
+    Change metrics (``class_balance``, ``baseline``, each detector's ``image``/``pixel``/``ci95``) come from
+    the rows with change truth; the metric blocks (``recognition``, ``captions``, …) from the records in
+    :data:`BLOCK_COLUMN`. A step's metrics count only the items it scored: not failed at the source, and
+    the step not among the row's ``_failed_steps`` (docs/metrics.md, "How a run fills the blocks").
+    """
     det_ids = settings.detector_ids
     acc: dict[tuple[str, str], _Acc] = defaultdict(
         lambda: _Acc(settings.bins, settings.bootstrap, settings.seed))
     truth_items: dict[str, list[int]] = defaultdict(list)
     truth_px: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     thresholds: dict[str, set[float]] = defaultdict(set)
+    blocks = _Blocks()
     # streamed part by part: pooled sums are integer, and each item's bootstrap weights come from its id, so
     # the result does not depend on executor/batch order and memory does not grow with the dataset
     for df in frames:
-        if "_truth" not in df.columns:
+        has_change, has_blocks = "_truth" in df.columns, BLOCK_COLUMN in df.columns
+        if not (has_change or has_blocks):
             continue
         for rec in df.to_dict("records"):
-            if not _ok(rec.get("error")) or rec.get("_truth") is None or _isnan(rec.get("_truth")):
+            failed = _failed_steps(rec)
+            if failed is None:
                 continue
             split = rec.get("split") or "all"
+            item_id = str(rec["item_id"])
+            if has_blocks:
+                blocks.add_row(item_id, split, rec.get(BLOCK_COLUMN), failed)
+            if not has_change or rec.get("_truth") is None or _isnan(rec.get("_truth")):
+                continue
             truth = int(rec["_truth"])
             truth_items[split].append(truth)
             tp = rec.get("_truth_px")
@@ -171,16 +197,35 @@ def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) ->
                 truth_px[split][0] += int(tp[0])
                 truth_px[split][1] += int(tp[1])
             for sid in det_ids:
+                if sid in failed:
+                    continue
                 pred = rec.get(f"_pred.{sid}")
                 thr = rec.get(f"{sid}.threshold")
                 if thr is not None and not _isnan(thr):
                     thresholds[sid].add(float(thr))
                 c, hp, hn = rec.get(f"_px.{sid}"), rec.get(f"_hp.{sid}"), rec.get(f"_hn.{sid}")
                 acc[(sid, split)].add_item(
-                    str(rec["item_id"]), truth, None if pred is None or _isnan(pred) else pred,
+                    item_id, truth, None if pred is None or _isnan(pred) else pred,
                     None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
-    if not truth_items:
+    if not truth_items and not blocks.any():
         return None
+    out: dict[str, Any] = {}
+    if truth_items:
+        out.update(_change_metrics(det_ids, acc, truth_items, truth_px, thresholds))
+    else:
+        out["steps"] = {}
+    steps: dict[str, Any] = out["steps"]
+    for sid, per_split in blocks.results().items():
+        entry = steps.setdefault(sid, {})
+        for s in [s for s in SPLIT_ORDER if s in per_split]:
+            entry.setdefault(s, {}).update(per_split[s])
+    return out
+
+
+def _change_metrics(det_ids: tuple[str, ...], acc: dict[tuple[str, str], _Acc],
+                    truth_items: dict[str, list[int]], truth_px: dict[str, list[int]],
+                    thresholds: dict[str, set[float]]) -> dict[str, Any]:
+    """``class_balance``, ``baseline`` and each detector step's change blocks."""
     splits = [s for s in SPLIT_ORDER if s in truth_items]
     all_y = [y for s in splits for y in truth_items[s]]
     px_changed = sum(truth_px[s][0] for s in splits)
@@ -213,7 +258,8 @@ def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) ->
         thr = thresholds.get(sid)
         for s in splits:
             a = acc[(sid, s)]
-            entry: dict[str, Any] = {"n_items": len(truth_items[s])}
+            # the items this step scored (a step that failed on an item does not count it)
+            entry: dict[str, Any] = {"n_items": a.items}
             if a.y:
                 entry["image"] = image_metrics(np.asarray(a.y), np.asarray(a.yhat),
                                                next(iter(thr)) if thr and len(thr) == 1 else None)
@@ -234,6 +280,81 @@ def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) ->
             per_split[s] = entry
         out["steps"][sid] = per_split
     return out
+
+
+class _Blocks:
+    """The metric-block accumulators of every (step, split, block), fed from :data:`BLOCK_COLUMN` row by row.
+
+    Memory: what the blocks keep (counts and sums; CIDEr-D's n-grams and image-quality vectors per item),
+    plus the step order and the first failure message per block.
+    """
+
+    def __init__(self) -> None:
+        self.acc: dict[tuple[str, str, str], MetricBlock] = {}
+        self.failed: dict[tuple[str, str, str], list[Any]] = {}  # key → [count, first message]
+        self.order: list[str] = []
+
+    def any(self) -> bool:
+        return bool(self.acc or self.failed)
+
+    def add_row(self, item_id: str, split: str, cell: Any, failed_steps: set[str]) -> None:
+        if not isinstance(cell, str) or not cell:
+            return
+        try:
+            per_step = json.loads(cell)
+        except ValueError:  # a broken cell is a bug, not data: say so instead of losing the run's metrics
+            log.warning("item %s: unreadable metric records in the journal, left out", item_id)
+            return
+        prev: str | None = None
+        for sid, recs in per_step.items():
+            if sid not in self.order:
+                self.order.insert(self.order.index(prev) + 1 if prev is not None else len(self.order), sid)
+            prev = sid
+            if sid in failed_steps or not isinstance(recs, dict):
+                continue
+            for name, record in recs.items():
+                cls = BLOCKS.get(name)
+                if cls is None or not isinstance(record, dict):
+                    continue
+                key = (sid, split, name)
+                if ERROR_KEY in record:
+                    f = self.failed.setdefault(key, [0, str(record[ERROR_KEY])])
+                    f[0] += 1
+                    continue
+                if key not in self.acc:
+                    self.acc[key] = cls()
+                self.acc[key].add(item_id, record)
+
+    def results(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Step id → split → block name → block (``failed_items``/``failed_reason`` when some failed)."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        keys = set(self.acc) | set(self.failed)
+        names = list(BLOCKS)
+        for key in sorted(keys, key=lambda k: (self.order.index(k[0]), names.index(k[2]))):
+            sid, split, name = key
+            a = self.acc.get(key) or BLOCKS[name]()
+            try:
+                block = a.result()
+            except Exception as exc:  # result() should never raise on data; if it does, say so in the file
+                block = {"items": None, "error": f"{type(exc).__name__}: {exc}"}
+            if key in self.failed:
+                block["failed_items"], block["failed_reason"] = self.failed[key]
+            out.setdefault(sid, {}).setdefault(split, {})[name] = block
+        return out
+
+
+def _failed_steps(rec: dict[str, Any]) -> set[str] | None:
+    """The steps whose outputs a row's metrics leave out; ``None``: the whole row is left out.
+
+    A row without error: none. A row that failed at the source, or with an error but no ``_failed_steps``
+    (the whole item failed): all. Otherwise the failed steps and their dependants (``_failed_steps``).
+    """
+    if _ok(rec.get("error")):
+        return set()
+    listed = rec.get("_failed_steps")
+    if rec.get("_error_step") == "source" or listed is None or _isnan(listed):
+        return None
+    return {str(s) for s in listed}
 
 
 def _ok(err: Any) -> bool:
