@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-TRAIN_JSON = "train.json"
+from satcore.registry_folders import CHECKPOINTS, TRAIN_JSON  # low: the registry reads them too
+
 LOSSES = "losses.jsonl"
 REPORT = "report.html"
-CHECKPOINTS = "checkpoints"
 #: what a training folder may hold; ``--overwrite`` removes these and refuses anything else
 OUTPUT_NAMES = frozenset({TRAIN_JSON, LOSSES, REPORT, CHECKPOINTS})
 #: keys of a ``losses.jsonl`` line that are not losses
