@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from satcore.registry_folders import CHECKPOINTS, TRAIN_JSON  # low: the registry reads them too
+# low, because the registry reads them too (`model: <folder>`)
+from satcore.registry_folders import CHECKPOINTS as CHECKPOINTS
+from satcore.registry_folders import TRAIN_JSON as TRAIN_JSON
 
 LOSSES = "losses.jsonl"
 REPORT = "report.html"
