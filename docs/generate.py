@@ -8,7 +8,8 @@ Generated pages:
 - ``spec-reference.md`` from :func:`satcore.spec.pipeline_schema` with the core's built-in components only
   (a fresh plugin manager without entry points), so the page does not depend on what happens to be installed;
   ``satcore schema`` prints the same schema with the installed plugins' parameters.
-- ``cli.md`` from the click help texts of the core commands (fixed 100-column width).
+- ``cli.md`` from the click help texts of the core commands (fixed 100-column width), rendered with a fresh
+  plugin manager without entry points, so no installed plugin's commands or trainers appear.
 - ``hooks.md`` from the docstrings in ``satcore/hookspecs.py``, followed by the extension points declared on
   the component base classes (their ``#:`` attribute comments and method docstrings).
 """
@@ -16,11 +17,12 @@ Generated pages:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,8 +200,29 @@ def render_spec_reference() -> str:
 # ------------------------------------------------------------------------------------------ CLI
 
 
+@contextlib.contextmanager
+def _core_only() -> Iterator[None]:
+    """The process-wide plugin manager is a fresh one without entry points while the block runs.
+
+    So the pages show the core alone: ``satcore train --help`` would otherwise list the trainers of whatever
+    plugins are installed where the page is generated.
+    """
+    from satcore.plugins import get_plugin_manager, set_plugin_manager
+
+    previous = set_plugin_manager(get_plugin_manager(fresh=True, entrypoints=False))
+    try:
+        yield
+    finally:
+        set_plugin_manager(previous)
+
+
 def render_cli() -> str:
-    """Help text of the ``satcore`` command and every core command."""
+    """Help text of the ``satcore`` command and every core command (no plugin's commands or trainers)."""
+    with _core_only():
+        return _render_cli()
+
+
+def _render_cli() -> str:
     import click
 
     from satcore.cli import cli

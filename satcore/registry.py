@@ -6,6 +6,10 @@ per call (``Registry.load(plugin_aliases=[...], locate=...)``) or once per proce
 :func:`set_plugin_source`, which :mod:`satcore.plugins` calls when it is imported. The ``plugins:``
 catalogue is read by :mod:`satcore.catalogue`.
 
+A bare path that is a training folder (``model: runs/my-train``, a ``satcore train --output``) resolves to
+its checkpoint with the family and architecture its ``train.json`` records (:mod:`satcore.registry_folders`);
+an unfinished one is a :class:`~satcore.errors.SpecError` saying how to finish it.
+
 Search order for an alias's weights (printed in every missing-weights error):
 
 1. an explicit path in the spec (a step's ``weights:``, or an alias whose ``path:`` is set);
@@ -29,6 +33,7 @@ from typing import Any, Union
 import yaml
 
 from satcore.errors import MissingWeightsError, SpecError
+from satcore.registry_folders import is_training_folder, training_folder_model
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
@@ -237,8 +242,17 @@ class Registry:
         return places
 
     def resolve(self, alias: str, explicit_path: str | None = None) -> ResolvedModel:
-        """Find the weights of ``alias`` by the search order; raise :class:`MissingWeightsError` if absent."""
+        """Find the weights of ``alias`` by the search order; raise :class:`MissingWeightsError` if absent.
+
+        ``alias`` may also be a path: a checkpoint file, or a training folder (source ``training-folder``,
+        whose entry is :func:`~satcore.registry_folders.training_folder_model`'s; :class:`SpecError` when the
+        training is not finished or holds no checkpoint).
+        """
         bare = explicit_path is None and alias not in self.models and looks_like_path(alias)
+        if bare and is_training_folder(alias):  # `model: runs/my-train`: its checkpoint, family and config
+            entry = training_folder_model(alias)
+            return ResolvedModel(alias, entry, Path(entry["path"]), "training-folder",
+                                 [f"the training folder {entry['training_folder']}"])
         if bare:  # `model: /path/to/checkpoint.pt`: that file and nothing else
             explicit_path, entry = alias, {"family": "checkpoint"}
         else:

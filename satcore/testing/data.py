@@ -171,8 +171,12 @@ def make_text_items(n: int = 4, *, prompts: tuple[str, ...] = TEST_PROMPTS) -> l
 
 
 def make_target_items(n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
-                      target_bands: tuple[str, ...] = ("red", "green", "blue", "nir")) -> list[Item]:
+                      target_bands: tuple[str, ...] = ("red", "green", "blue", "nir"),
+                      georeferenced: bool = True) -> list[Item]:
     """``n`` scenes with a target raster in ``targets["target"]`` (for image-to-image generators).
+
+    With ``georeferenced`` (the default) each scene has :data:`TEST_CRS` and its own 10 m transform
+    (:func:`georef_transform`), so the generator contract can check that outputs keep them.
 
     The target is on the scene's grid with ``target_bands``: the scene's bands, and any further ones (``nir``
     by default) derived from them, so a generator's output can be compared against it.
@@ -180,12 +184,30 @@ def make_target_items(n: int = 4, *, seed: int = 0, size: int = 32, bands: int =
     out = []
     for i in range(n):
         item = make_scene_item(f"scene-{i}", seed=seed * 1000 + i, size=size, bands=bands)
-        src = item.images[0].array.astype(np.float32)
+        scene = item.images[0]
+        if georeferenced:
+            scene = Raster(scene.array, crs=georef_crs(), transform=georef_transform(i),
+                           band_names=scene.band_names)
+        src = scene.array.astype(np.float32)
         extra = [src.mean(axis=0) * 0.8 + 20 for _ in range(max(0, len(target_bands) - bands))]
         arr = np.concatenate([src[: len(target_bands)], *(e[None] for e in extra)], axis=0)
-        target = item.images[0].with_array(arr.astype(np.float32), tuple(target_bands))
-        out.append(Item(item.item_id, item.images, meta=item.meta, targets={"target": target}))
+        target = scene.with_array(arr.astype(np.float32), tuple(target_bands))
+        out.append(Item(item.item_id, [scene], meta=item.meta, targets={"target": target}))
     return out
+
+
+def georef_crs() -> Any:
+    """:data:`TEST_CRS` as a :class:`rasterio.crs.CRS`."""
+    from rasterio.crs import CRS
+
+    return CRS.from_string(TEST_CRS)
+
+
+def georef_transform(i: int = 0) -> Any:
+    """The 10 m pixel transform of test item ``i`` (each item lies 1 km east of the one before)."""
+    from affine import Affine
+
+    return Affine(10.0, 0.0, 500000.0 + 1000.0 * i, 0.0, -10.0, 5000000.0)
 
 
 def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 32, bands: int = 3,
@@ -196,7 +218,6 @@ def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 3
     (LEVIR-CD style 0/255 by default). Returns ``root``, ready for
     ``source: {type: folder-pairs, root: ...}``.
     """
-    from affine import Affine
     from rasterio.crs import CRS
 
     from satcore.data import write_geotiff
@@ -204,7 +225,7 @@ def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 3
     root = Path(root)
     crs = CRS.from_string(TEST_CRS)
     for i, item in enumerate(make_change_items(n, seed=seed, size=size, bands=bands, unchanged=unchanged)):
-        transform = Affine(10.0, 0.0, 500000.0 + 1000.0 * i, 0.0, -10.0, 5000000.0)
+        transform = georef_transform(i)
         for folder, raster in (("A", item.images[0]), ("B", item.images[1])):
             geo = Raster(raster.array, crs=crs, transform=transform, band_names=raster.band_names)
             write_geotiff(root / folder / f"{item.item_id}.tif", geo.array, like=geo)
@@ -214,6 +235,6 @@ def make_pairs_dir(root: str | Path, n: int = 4, *, seed: int = 0, size: int = 3
     return root
 
 
-__all__ = ["TEST_CAPTIONS", "TEST_CLASSES", "TEST_CRS", "TEST_PROMPTS", "make_caption_items",
-           "make_change_items", "make_change_pair", "make_class_items", "make_pairs_dir", "make_scene_item",
-           "make_target_items", "make_text_items", "planted_change"]
+__all__ = ["TEST_CAPTIONS", "TEST_CLASSES", "TEST_CRS", "TEST_PROMPTS", "georef_crs", "georef_transform",
+           "make_caption_items", "make_change_items", "make_change_pair", "make_class_items",
+           "make_pairs_dir", "make_scene_item", "make_target_items", "make_text_items", "planted_change"]

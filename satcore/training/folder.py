@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-TRAIN_JSON = "train.json"
+# low, because the registry reads them too (`model: <folder>`)
+from satcore.registry_folders import CHECKPOINTS as CHECKPOINTS
+from satcore.registry_folders import TRAIN_JSON as TRAIN_JSON
+
 LOSSES = "losses.jsonl"
 REPORT = "report.html"
-CHECKPOINTS = "checkpoints"
 #: what a training folder may hold; ``--overwrite`` removes these and refuses anything else
 OUTPUT_NAMES = frozenset({TRAIN_JSON, LOSSES, REPORT, CHECKPOINTS})
 #: keys of a ``losses.jsonl`` line that are not losses

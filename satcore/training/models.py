@@ -12,7 +12,6 @@ The folder describes itself in ``train.json``'s ``model`` section, which the tra
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,60 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from satcore.errors import SpecError, UsageError
-from satcore.training.run import CHECKPOINTS, TRAIN_JSON, TrainingRun
 
-DEFAULT_LICENCE = "trained locally (see train.json)"
+# the reading lives low, so the registry resolves `model: <folder>` without importing training code
+from satcore.registry_folders import DEFAULT_LICENCE, is_training_folder, training_folder_model
+
+__all__ = ["DEFAULT_LICENCE", "add_model_alias", "is_training_folder", "registry_entry",
+           "training_folder_model", "user_registry_file"]
+
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def is_training_folder(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder with a ``train.json`` (finished or not)."""
-    return (Path(path) / TRAIN_JSON).is_file()
-
-
-def training_folder_model(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What the registry needs to load the model a training folder holds.
-
-    Returns:
-        ``{"family", "architecture", "path" (absolute checkpoint path), "licence", "training_folder"
-        (absolute), "trainer", "step", "config", **other model fields}``: a ``models:`` entry plus the
-        training config.
-
-    Raises:
-        SpecError: not a training folder, not complete, no ``model.family``, or no checkpoint (exit 2); the
-            message names the folder and the fix.
-    """
-    folder = Path(os.path.expanduser(str(path))).resolve()
-    tj = folder / TRAIN_JSON
-    if not tj.is_file():
-        raise SpecError(f"{folder} is not a training folder (no {TRAIN_JSON}); give the --output folder of a "
-                        "`satcore train` run, or a model alias")
-    try:
-        info = json.loads(tj.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SpecError(f"{tj} is not valid JSON ({exc})") from exc
-    name = info.get("name", "<name>")
-    if info.get("status") != "complete":
-        raise SpecError(f"the training in {folder} is not complete (status {info.get('status')!r}); finish "
-                        f"it with `satcore train {name} CONFIG.yaml --output {folder} --resume`")
-    model = dict(info.get("model") or {})
-    if not model.get("family"):
-        raise SpecError(f"{tj}: `model.family` is missing, so no step knows how to load this model; the "
-                        f"trainer {name!r} must call run.set_model(family=...) (see docs/training.md)")
-    rel = model.pop("checkpoint", None)
-    if rel:
-        ckpt: Path | None = folder / rel
-        if ckpt is None or not ckpt.exists():
-            raise SpecError(f"{tj}: model.checkpoint {rel!r} does not exist in {folder}")
-    else:
-        latest = TrainingRun(folder, info).latest_checkpoint()
-        ckpt = latest.path if latest else None
-        if ckpt is None:
-            raise SpecError(f"{folder} holds no checkpoint (no {CHECKPOINTS}/step-*); the trainer {name!r} "
-                            "must save one with run.save_checkpoint()")
-    return {**model, "family": model["family"], "architecture": model.get("architecture"), "path": str(ckpt),
-            "licence": model.get("licence") or DEFAULT_LICENCE, "training_folder": str(folder),
-            "trainer": name, "step": info.get("last_step"), "config": info.get("config") or {}}
 
 
 def registry_entry(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -36,7 +36,9 @@ from satcore.testing.contracts.kinds import (
     GeneratorContract,
     RecognizerContract,
     TruthBlindContract,
+    check_generated,
     check_ranking,
+    generated_images,
     strip_truth,
 )
 from satcore.testing.contracts.sources import FolderPairsData, SourceContract
@@ -44,5 +46,6 @@ from satcore.testing.contracts.steps import DetectorContract, ExtractorContract,
 
 __all__ = ["HEAVY_MODULES", "KEBAB_CASE", "CaptionerContract", "ComponentContract", "DetectorContract",
            "ExtractorContract", "FolderPairsData", "GeneratorContract", "RecognizerContract",
-           "SourceContract", "StepContract", "TruthBlindContract", "check_ranking", "installed_distributions",
+           "SourceContract", "StepContract", "TruthBlindContract", "check_generated", "check_ranking",
+           "generated_images", "installed_distributions",
            "plugin_entry_points", "registered_components", "strip_truth", "torch_check_script"]

@@ -183,6 +183,17 @@ class ComponentContract:
                              f"{sorted(DATA_KINDS)}")
         assert cls.produces, f"{cls.__qualname__}.produces is empty: say what the component yields"
 
+    def test_extension_points(self) -> None:
+        """The extension points are used as the base classes declare them.
+
+        ``consumes``/``produces``, ``report_sections``, ``upgrade_params`` and fitting, as checked by
+        :func:`satcore.components.checks.check_extension_points`.
+        """
+        from satcore.components.checks import check_extension_points
+
+        problems = check_extension_points(self.component_class())
+        assert not problems, "; ".join(problems)
+
     def test_builds_with_its_params(self, tmp_path: Path) -> None:
         """The class builds from :attr:`params` validated by its ``params_model``."""
         comp = self.build(tmp_path, setup=False)

@@ -146,12 +146,54 @@ class GeneratorContract(TruthBlindContract):
         return super().make_bad_item()
 
     def check_result(self, result: Any, item: Item) -> None:
-        """A non-empty list of rasters."""
-        assert isinstance(result, dict) and "images" in result, (
-            f"a generator returns {{'images': [Raster, ...]}} per item, got {result!r:.200}")
-        assert result["images"] and all(isinstance(r, Raster) for r in result["images"]), (
-            "images must be a non-empty list of satcore.data.Raster")
+        """Rasters, georeferenced as the input when on its grid (:func:`check_generated`)."""
+        problems = check_generated(result, item)
+        assert not problems, "; ".join(problems)
+
+
+def generated_images(result: Any) -> list[Any] | None:
+    """A generator result's images: ``result["images"]``, or ``[result["image"]]``; ``None``: neither."""
+    if not isinstance(result, dict):
+        return None
+    if "images" in result:
+        images = result["images"]
+        return list(images) if isinstance(images, (list, tuple)) else [images]
+    if "image" in result:
+        return [result["image"]]
+    return None
+
+
+def check_generated(result: Any, item: Item) -> list[str]:
+    """Problems with one generator result for ``item`` (empty list: none).
+
+    The result is ``{"images": [Raster, ...]}`` (or ``{"image": Raster}``), non-empty. A raster on the grid
+    of the item's first image (same height and width) must carry that image's CRS and transform: the engine
+    writes it to ``generated/<item_id>/<step_id>.tif`` with the raster's own georeference, so one that
+    dropped it would land nowhere on a map. ``item.reference.with_array(array, band_names)`` keeps it.
+    """
+    images = generated_images(result)
+    if images is None:
+        return [f"a generator returns {{'images': [Raster, ...]}} (or {{'image': Raster}}) per item, got "
+                f"{result!r:.200}"]
+    if not images:
+        return ["'images' is empty: a generator returns at least one satcore.data.Raster per item"]
+    problems = [f"images[{i}] is a {type(r).__name__}, not a satcore.data.Raster (wrap arrays with "
+                "item.reference.with_array(array, band_names))"
+                for i, r in enumerate(images) if not isinstance(r, Raster)]
+    ref = item.images[0] if item.images else None
+    if ref is None or ref.crs is None:
+        return problems
+    for i, r in enumerate(images):
+        if not isinstance(r, Raster) or r.shape != ref.shape:
+            continue  # another grid (a super-resolution, a tile): its georeference is the generator's own
+        if r.crs != ref.crs or r.transform != ref.transform:
+            problems.append(
+                f"images[{i}] is on the input's {ref.shape[0]}x{ref.shape[1]} grid but not georeferenced as "
+                f"the input (crs {r.crs} vs {ref.crs}, transform {tuple(r.transform or ())} vs "
+                f"{tuple(ref.transform or ())}); build it with item.reference.with_array(array, band_names) "
+                "so its GeoTIFF in generated/ lies where the input does")
+    return problems
 
 
 __all__ = ["CaptionerContract", "GeneratorContract", "RecognizerContract", "TruthBlindContract",
-           "check_ranking", "strip_truth"]
+           "check_generated", "check_ranking", "generated_images", "strip_truth"]
