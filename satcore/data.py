@@ -93,6 +93,31 @@ class Raster:
         """Whether every band named exists."""
         return all(n in self.band_names for n in names)
 
+    def invalid_mask(self) -> np.ndarray | None:
+        """``(H, W)``: True where any band is the ``nodata`` value or not finite; ``None`` if no pixel is.
+
+        These pixels carry no measurement (a NaN border of a reprojected GeoTIFF, a fill value), so sources
+        mark them invalid on the item and statistics leave them out.
+        """
+        a = self.array
+        bad: np.ndarray | None = None
+        if np.issubdtype(a.dtype, np.floating):
+            finite = np.isfinite(a)
+            if not finite.all():
+                bad = ~finite.all(axis=0)
+        if self.nodata is not None:
+            nd = float(self.nodata)
+            if np.isnan(nd):
+                hit = None  # NaN nodata: the non-finite test above already found them
+            elif np.issubdtype(a.dtype, np.integer) and not (
+                    nd.is_integer() and np.iinfo(a.dtype).min <= nd <= np.iinfo(a.dtype).max):
+                hit = None  # a nodata value the dtype cannot hold matches no pixel
+            else:
+                hit = (a == a.dtype.type(nd)).any(axis=0)
+            if hit is not None and hit.any():
+                bad = hit if bad is None else (bad | hit)
+        return bad
+
     def with_array(self, array: np.ndarray, band_names: tuple[str, ...] | None = None) -> Raster:
         """A copy with other pixels and the same georeference."""
         return replace(self, array=array, band_names=band_names or self.band_names)
@@ -193,6 +218,28 @@ class Item:
                                  self.item_id)
         return self.images[0]
 
+    def invalid_pixels(self) -> np.ndarray | None:
+        """``(H, W)``: True where any image has a nodata or non-finite pixel (``None`` when there is none).
+
+        Unlike ``valid`` (where the *truth* is known) this is about the *pixels*: detectors leave these out of
+        their statistics (normalisation, Otsu). Images on another grid than the first are not consulted.
+        """
+        bad: np.ndarray | None = None
+        for r in self.images:
+            m = r.invalid_mask()
+            if m is not None and (bad is None or m.shape == bad.shape):
+                bad = m if bad is None else (bad | m)
+        return bad
+
+    def mask_invalid_pixels(self) -> int:
+        """Fold :meth:`invalid_pixels` into ``valid`` (so metrics skip them); returns how many there were."""
+        bad = self.invalid_pixels()
+        if bad is None or not bad.any():
+            return 0
+        if self.images and bad.shape == self.images[0].shape:
+            self.valid = ~bad if self.valid is None else (self.valid & ~bad)
+        return int(bad.sum())
+
     def pair_arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """The before and after pixels as ``(bands, H, W)`` arrays of ``dtype``."""
         if len(self.images) != 2:
@@ -227,6 +274,10 @@ def item_id_problem(item_id: Any) -> str | None:
         return f"an item id must be a string, got {type(item_id).__name__}"
     if not item_id:
         return "the item id is empty"
+    try:
+        item_id.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir gives undecodable bytes as lone surrogates (PEP 383)
+        return "the file name is not valid UTF-8; rename the file"
     if any(ord(c) < 32 or ord(c) == 127 for c in item_id):
         return "the item id contains a control character (NUL, newline, …)"
     if "\\" in item_id:
@@ -256,13 +307,75 @@ def check_item_id(item_id: Any, where: str = "") -> str:
 
 # --------------------------------------------------------------------------------------------- raster I/O
 
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, with the GDAL error it points to when rasterio says only "See previous".
+
+    rasterio raises ``RasterioIOError("Read failed. See previous exception for details.")`` with the GDAL
+    error (the real cause: "TIFFFillStrip: Read error…", "No space left on device") as ``__cause__``.
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    seen = 0
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and seen < 5 and "previous exception" in text.lower():
+        text = f"{text.split(' See previous')[0]} ({cause})"
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return text
+
+
 def _describe_read_failure(path: str, exc: BaseException) -> str:
     size = os.path.getsize(path) if os.path.exists(path) else None
     if size is None:
         return f"{path}: file does not exist"
     if size == 0:
         return f"{path}: file is empty (0 bytes)"
-    return f"{path}: cannot read image ({type(exc).__name__}: {exc}); the file may be corrupt or truncated"
+    return f"{path}: cannot read image ({describe_exception(exc)}); the file may be corrupt or truncated"
+
+
+#: Largest image (width × height × bands) read by default: a 74-byte PNG header can claim 20,000×20,000
+#: pixels, and decoding it would take gigabytes. Sources expose it as ``max_pixels``.
+MAX_PIXELS = 100_000_000
+
+
+def _png_problem(path: str) -> str | None:
+    """Why a PNG is truncated or malformed (its chunk chain must reach ``IEND``), or ``None``.
+
+    GDAL's PNG driver reads a truncated file without an error, filling the missing rows with whatever the
+    decoder's buffer held (different from run to run), so the chain is walked here first: lengths only,
+    no decoding, a few reads per file.
+    """
+    import struct
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None  # not a PNG after all: GDAL decides
+        pos = 8
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"the PNG ends after {pos} of its bytes without an IEND chunk (truncated)"
+            length, kind = struct.unpack(">I4s", head)
+            pos += 12 + length
+            if pos > size:
+                return (f"the PNG chunk {kind!r} needs {length} bytes but the file ends at {size} bytes "
+                        "(truncated)")
+            if kind == b"IEND":
+                return None
+            f.seek(pos)
+
+
+def _jpeg_problem(path: str) -> str | None:
+    """Why a JPEG is truncated (it must end with the EOI marker), or ``None``."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return None
+        f.seek(-2, os.SEEK_END)
+        if f.read(2) != b"\xff\xd9":
+            return "the JPEG does not end with its end-of-image marker (truncated)"
+    return None
+
+
+_STRUCTURE_CHECKS = {".png": _png_problem, ".jpg": _jpeg_problem, ".jpeg": _jpeg_problem}
 
 
 #: GDAL options satcore reads and writes under. ``GDAL_DISABLE_READDIR_ON_OPEN=TRUE``: GDAL otherwise lists
@@ -315,20 +428,36 @@ def read_raster(
     bands: tuple[str, ...] | None = None,
     window: Any = None,
     time: datetime | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Raster:
     """Read PNG, JPEG, BMP, GeoTIFF or ENVI (any GDAL format) into a :class:`Raster`.
 
     An alpha band is dropped. Files without a georeference get ``crs=None``. Problems raise
-    :class:`~satcore.errors.ComponentError` naming the file.
+    :class:`~satcore.errors.ComponentError` naming the file: a missing, empty, truncated (PNG chunk chain,
+    JPEG end marker, any GDAL read error) or corrupt file, and one larger than ``max_pixels``
+    (width × height × bands, checked from the header before any pixel is decoded; ``None`` = no limit).
     """
     from rasterio.enums import ColorInterp
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ComponentError(f"{path}: file does not exist")
+    check = _STRUCTURE_CHECKS.get(os.path.splitext(path)[1].lower())
+    try:
+        problem = check(path) if check is not None else None
+    except OSError as exc:
+        raise ComponentError(f"{path}: cannot read the file ({exc})") from exc
+    if problem is not None:
+        raise ComponentError(f"{path}: {problem}; re-export or re-download it")
     try:
         with gdal_env(), open_quietly(path) as ds:
             keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
+            h, w = (ds.height, ds.width) if window is None else (int(window.height), int(window.width))
+            if max_pixels is not None and h * w * len(keep) > max_pixels:
+                raise ComponentError(
+                    f"{path}: the image is {w}×{h} px × {len(keep)} bands = {h * w * len(keep):,} values, "
+                    f"over the limit of {max_pixels:,} (`max_pixels` on the source); raise `max_pixels` if "
+                    "the file is genuine, or tile it")
             arr = ds.read(keep, window=window)
             descr = [ds.descriptions[i - 1] for i in keep]
             crs = ds.crs
@@ -389,9 +518,12 @@ def write_geotiff(
     if like is not None and like.crs is not None:
         prof.update(crs=like.crs, transform=like.transform)
     prof.update(profile)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with gdal_env(), open_quietly(tmp, "w", **prof) as dst:
-        dst.write(array)
-        for i, d in enumerate(band_descriptions or [], 1):
-            dst.set_band_description(i, d)
-    os.replace(tmp, path)
+    from satcore.io import atomic_path
+
+    try:
+        with atomic_path(path) as tmp, gdal_env(), open_quietly(tmp, "w", **prof) as dst:
+            dst.write(array)
+            for i, d in enumerate(band_descriptions or [], 1):
+                dst.set_band_description(i, d)
+    except Exception as exc:  # rasterio's "Write failed. See previous exception": say the cause
+        raise OSError(f"{path}: cannot write ({describe_exception(exc)})") from exc
