@@ -56,7 +56,7 @@ def smooth(x: np.ndarray, sigma: float, method: Smoothing = "gaussian") -> np.nd
         den = smooth(ok.astype(np.float64), sigma, method)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.where(ok, num / den, np.nan)
-        return out  # type: ignore[no-any-return]
+        return out
     if method == "gaussian":
         from scipy.ndimage import gaussian_filter
 
