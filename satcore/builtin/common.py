@@ -122,7 +122,10 @@ class IdChecker:
         """Whether ``item_id`` is usable; if not, record the problem naming ``where`` it came from."""
         problem = item_id_problem(item_id)
         if problem is not None:
-            self.problems.append((repr(item_id)[1:-1], "BadItemId", f"{where}: {problem}"))
+            # a file name that is not UTF-8 holds lone surrogates (PEP 383), which no UTF-8 writer accepts:
+            # the bytes are shown as \xNN escapes instead
+            shown = where.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            self.problems.append((repr(item_id)[1:-1], "BadItemId", f"{shown}: {problem}"))
         return problem is None
 
     @staticmethod

@@ -142,7 +142,8 @@ class FolderPairsSource(Source):
                 meta["split"] = split
             refs.append(ItemRef(item_id, paths, meta))
         for rel, b_path in b_files.items():
-            if rel not in a_files and (keep is None or prefix + rel in keep):
+            if rel not in a_files and (keep is None or prefix + rel in keep) and ids.ok(prefix + rel,
+                                                                                           str(b_path)):
                 problems.append((prefix + rel, "MissingPartner", f"{b_path} has no partner in {a_dir}"))
         return refs, problems
 
