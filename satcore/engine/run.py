@@ -174,7 +174,10 @@ def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, pr
         if pipeline.spec.output.report:
             from satcore.outputs.report import build_report
 
-            build_report(out)
+            try:
+                build_report(out)
+            except Exception as exc:  # the results are written: a report problem never fails the run
+                log.error("report.html not written: %s", describe_exception(exc))
         log.info("done: %d ok, %d failed, %d skipped (finished earlier)", ok, summary.failed, skipped)
         return RunResult(out, ok, summary.failed, skipped, summary.metrics, manifest, notes)
     except (SatcoreError, OSError) as exc:
