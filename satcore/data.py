@@ -375,6 +375,46 @@ def _jpeg_problem(path: str) -> str | None:
     return None
 
 
+#: Deflate-compressed GeoTIFFs up to this size have every block's zlib stream checked (see below).
+DEFLATE_CHECK_BYTES = 256 << 20
+
+
+def _deflate_problem(ds: Any, path: str) -> str | None:
+    """Why a deflate-compressed GeoTIFF block is corrupt (its zlib stream fails), or ``None``.
+
+    GDAL 3.10 decodes a deflate block whose data is damaged (one flipped byte) without any error or warning,
+    leaving the rest of the block as whatever memory held: different numbers on every read (found by
+    ``tools/fuzz_images.py``). Each block is therefore inflated once more with :mod:`zlib`, which checks the
+    stream's Adler-32; this costs about one more decode, so it is done for files up to
+    :data:`DEFLATE_CHECK_BYTES`.
+    """
+    import zlib
+
+    if os.path.getsize(path) > DEFLATE_CHECK_BYTES:
+        return None
+    blocks: set[tuple[int, int]] = set()
+    bh, bw = ds.block_shapes[0]
+    for b in range(1, ds.count + 1):
+        for j in range(-(-ds.height // bh)):
+            for i in range(-(-ds.width // bw)):
+                off = ds.get_tag_item(f"BLOCK_OFFSET_{i}_{j}", "TIFF", bidx=b)
+                size = ds.get_tag_item(f"BLOCK_SIZE_{i}_{j}", "TIFF", bidx=b)
+                if off and size:
+                    blocks.add((int(off), int(size)))
+    with open(path, "rb") as f:
+        for off, size in sorted(blocks):
+            f.seek(off)
+            data = f.read(size)
+            try:
+                d = zlib.decompressobj()
+                d.decompress(data)
+                if not d.eof:
+                    raise zlib.error("the stream ends early")
+            except zlib.error as exc:
+                return f"a deflate block at byte {off} is corrupt ({exc})"
+    return None
+
+
 _STRUCTURE_CHECKS = {".png": _png_problem, ".jpg": _jpeg_problem, ".jpeg": _jpeg_problem}
 
 
@@ -458,6 +498,10 @@ def read_raster(
                     f"{path}: the image is {w}×{h} px × {len(keep)} bands = {h * w * len(keep):,} values, "
                     f"over the limit of {max_pixels:,} (`max_pixels` on the source); raise `max_pixels` if "
                     "the file is genuine, or tile it")
+            if window is None and ds.driver == "GTiff" and str(ds.compression).lower().endswith("deflate"):
+                problem = _deflate_problem(ds, path)
+                if problem is not None:
+                    raise ComponentError(f"{path}: {problem}; re-export or re-download it")
             arr = ds.read(keep, window=window)
             descr = [ds.descriptions[i - 1] for i in keep]
             crs = ds.crs
