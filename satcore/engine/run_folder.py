@@ -86,8 +86,11 @@ def hold_run_folder(out: Path) -> Iterator[None]:
 
 
 def _hold_with_filelock(path: Path) -> Iterator[None]:  # pragma: no cover - Windows
-    from filelock import FileLock, Timeout
-
+    try:
+        from filelock import FileLock, Timeout
+    except ImportError:  # neither fcntl nor filelock: run unlocked rather than not at all
+        yield
+        return
     lock = FileLock(str(path) + ".lck", timeout=0)
     try:
         lock.acquire()
