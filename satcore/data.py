@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from satcore.errors import ComponentError
+
+# GDAL environment, opens and file checks live in satcore.raster_files; re-exported here, where plugins and
+# the engine have always imported them from
+from satcore.raster_files import GDAL_OPTIONS as GDAL_OPTIONS
+from satcore.raster_files import STRUCTURE_CHECKS as STRUCTURE_CHECKS
+from satcore.raster_files import deflate_problem as deflate_problem
+from satcore.raster_files import describe_exception as describe_exception
+from satcore.raster_files import describe_read_failure as describe_read_failure
+from satcore.raster_files import gdal_env as gdal_env
+from satcore.raster_files import open_quietly as open_quietly
+from satcore.raster_files import write_geotiff as write_geotiff
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -92,6 +101,31 @@ class Raster:
     def has_bands(self, *names: str) -> bool:
         """Whether every band named exists."""
         return all(n in self.band_names for n in names)
+
+    def invalid_mask(self) -> np.ndarray | None:
+        """``(H, W)``: True where any band is the ``nodata`` value or not finite; ``None`` if no pixel is.
+
+        These pixels carry no measurement (a NaN border of a reprojected GeoTIFF, a fill value), so sources
+        mark them invalid on the item and statistics leave them out.
+        """
+        a = self.array
+        bad: np.ndarray | None = None
+        if np.issubdtype(a.dtype, np.floating):
+            finite = np.isfinite(a)
+            if not finite.all():
+                bad = ~finite.all(axis=0)
+        if self.nodata is not None:
+            nd = float(self.nodata)
+            if np.isnan(nd):
+                hit = None  # NaN nodata: the non-finite test above already found them
+            elif np.issubdtype(a.dtype, np.integer) and not (
+                    nd.is_integer() and np.iinfo(a.dtype).min <= nd <= np.iinfo(a.dtype).max):
+                hit = None  # a nodata value the dtype cannot hold matches no pixel
+            else:
+                hit = (a == a.dtype.type(nd)).any(axis=0)
+            if hit is not None and hit.any():
+                bad = hit if bad is None else (bad | hit)
+        return bad
 
     def with_array(self, array: np.ndarray, band_names: tuple[str, ...] | None = None) -> Raster:
         """A copy with other pixels and the same georeference."""
@@ -193,6 +227,28 @@ class Item:
                                  self.item_id)
         return self.images[0]
 
+    def invalid_pixels(self) -> np.ndarray | None:
+        """``(H, W)``: True where any image has a nodata or non-finite pixel (``None`` when there is none).
+
+        Unlike ``valid`` (where the *truth* is known) this is about the *pixels*: detectors leave these out of
+        their statistics (normalisation, Otsu). Images on another grid than the first are not consulted.
+        """
+        bad: np.ndarray | None = None
+        for r in self.images:
+            m = r.invalid_mask()
+            if m is not None and (bad is None or m.shape == bad.shape):
+                bad = m if bad is None else (bad | m)
+        return bad
+
+    def mask_invalid_pixels(self) -> int:
+        """Fold :meth:`invalid_pixels` into ``valid`` (so metrics skip them); returns how many there were."""
+        bad = self.invalid_pixels()
+        if bad is None or not bad.any():
+            return 0
+        if self.images and bad.shape == self.images[0].shape:
+            self.valid = ~bad if self.valid is None else (self.valid & ~bad)
+        return int(bad.sum())
+
     def pair_arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """The before and after pixels as ``(bands, H, W)`` arrays of ``dtype``."""
         if len(self.images) != 2:
@@ -227,6 +283,10 @@ def item_id_problem(item_id: Any) -> str | None:
         return f"an item id must be a string, got {type(item_id).__name__}"
     if not item_id:
         return "the item id is empty"
+    try:
+        item_id.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir gives undecodable bytes as lone surrogates (PEP 383)
+        return "the file name is not valid UTF-8; rename the file"
     if any(ord(c) < 32 or ord(c) == 127 for c in item_id):
         return "the item id contains a control character (NUL, newline, …)"
     if "\\" in item_id:
@@ -256,58 +316,12 @@ def check_item_id(item_id: Any, where: str = "") -> str:
 
 # --------------------------------------------------------------------------------------------- raster I/O
 
-def _describe_read_failure(path: str, exc: BaseException) -> str:
-    size = os.path.getsize(path) if os.path.exists(path) else None
-    if size is None:
-        return f"{path}: file does not exist"
-    if size == 0:
-        return f"{path}: file is empty (0 bytes)"
-    return f"{path}: cannot read image ({type(exc).__name__}: {exc}); the file may be corrupt or truncated"
+#: Largest image (width × height × bands) read by default: a 74-byte PNG header can claim 20,000×20,000
+#: pixels, and decoding it would take gigabytes. Sources expose it as ``max_pixels``.
+MAX_PIXELS = 100_000_000
 
 
-#: GDAL options satcore reads and writes under. ``GDAL_DISABLE_READDIR_ON_OPEN=TRUE``: GDAL otherwise lists
-#: the whole folder on every open to look for sidecar files, which makes reading N tiles from one folder O(N²)
-#: (≈ 0.2 ms per open at 500 files, ≈ 0.5 ms at 4,000); with TRUE it probes the sidecars it needs
-#: (``.aux.xml``, world files) by name, so georeferencing from sidecars still works (tested). ``EMPTY_DIR``
-#: would be faster still but drops the sidecars. A value the user set in the environment wins.
-GDAL_OPTIONS: dict[str, str] = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
-
-
-def gdal_env() -> Any:
-    """A ``rasterio.Env`` with :data:`GDAL_OPTIONS`, or a no-op when a GDAL environment is already active.
-
-    Wrap a loop of reads in it (the engine wraps each item load and its main loop): one environment for many
-    opens is cheaper than rasterio's default one per ``open``. A caller's own ``rasterio.Env`` is left as is.
-    """
-    import contextlib
-
-    import rasterio.env
-
-    if rasterio.env.hasenv():
-        return contextlib.nullcontext()
-    return rasterio.env.Env(**{k: v for k, v in GDAL_OPTIONS.items() if k not in os.environ})
-
-
-_OPEN_LOCK = threading.Lock()
-
-
-def open_quietly(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
-    """``rasterio.open`` without its ``NotGeoreferencedWarning``, safe to call from many threads.
-
-    PNG and JPEG tiles have no georeference by design, and rasterio warns about that when it opens them
-    (only then). ``warnings.catch_warnings()`` swaps the process-wide filter list, so read-ahead threads each
-    using it restore each other's lists: the warning leaks at random and stray filters stay behind (seen with
-    two loader threads). The opens are therefore serialised under one lock (an open is ≈ 0.07 ms, most of it
-    holding the GIL anyway); reading and writing pixels are not.
-    """
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
-    with _OPEN_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return rasterio.open(path, mode, **kwargs)
+_describe_read_failure = describe_read_failure  # the old private name, used by geotiff-series
 
 
 def read_raster(
@@ -315,20 +329,42 @@ def read_raster(
     bands: tuple[str, ...] | None = None,
     window: Any = None,
     time: datetime | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Raster:
     """Read PNG, JPEG, BMP, GeoTIFF or ENVI (any GDAL format) into a :class:`Raster`.
 
     An alpha band is dropped. Files without a georeference get ``crs=None``. Problems raise
-    :class:`~satcore.errors.ComponentError` naming the file.
+    :class:`~satcore.errors.ComponentError` naming the file: a missing, empty, truncated (PNG chunk chain,
+    JPEG end marker, any GDAL read error) or corrupt file, and one larger than ``max_pixels``
+    (width × height × bands, checked from the header before any pixel is decoded; ``None`` = no limit).
     """
     from rasterio.enums import ColorInterp
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ComponentError(f"{path}: file does not exist")
+    check = STRUCTURE_CHECKS.get(os.path.splitext(path)[1].lower())
+    try:
+        problem = check(path) if check is not None else None
+    except OSError as exc:
+        raise ComponentError(f"{path}: cannot read the file ({exc})") from exc
+    if problem is not None:
+        raise ComponentError(f"{path}: cannot read image ({problem}); the file may be corrupt or truncated: "
+                             "re-export or re-download it")
     try:
         with gdal_env(), open_quietly(path) as ds:
             keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
+            h, w = (ds.height, ds.width) if window is None else (int(window.height), int(window.width))
+            if max_pixels is not None and h * w * len(keep) > max_pixels:
+                raise ComponentError(
+                    f"{path}: the image is {w}×{h} px × {len(keep)} bands = {h * w * len(keep):,} values, "
+                    f"over the limit of {max_pixels:,} (`max_pixels` on the source); raise `max_pixels` if "
+                    "the file is genuine, or tile it")
+            if window is None and ds.driver == "GTiff" and str(ds.compression).lower().endswith("deflate"):
+                problem = deflate_problem(ds, path)
+                if problem is not None:
+                    raise ComponentError(f"{path}: cannot read image ({problem}); the file may be corrupt or "
+                                         "truncated: re-export or re-download it")
             arr = ds.read(keep, window=window)
             descr = [ds.descriptions[i - 1] for i in keep]
             crs = ds.crs
@@ -337,7 +373,7 @@ def read_raster(
     except ComponentError:
         raise
     except Exception as exc:  # rasterio raises several types for corrupt/truncated data
-        raise ComponentError(_describe_read_failure(path, exc)) from exc
+        raise ComponentError(describe_read_failure(path, exc)) from exc
     if bands:
         names = tuple(bands)
     elif all(descr) and len(set(descr)) == len(descr) and not any(d.startswith("Resize (") for d in descr):
@@ -358,40 +394,3 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a mask file as a boolean ``(H, W)`` array: nonzero in any band = True."""
     r = read_raster(path)
     return cast(np.ndarray, np.asarray(r.array != 0).any(axis=0))
-
-
-def write_geotiff(
-    path: str | os.PathLike[str],
-    array: np.ndarray,
-    like: Raster | None = None,
-    band_descriptions: list[str] | None = None,
-    **profile: Any,
-) -> None:
-    """Write ``(bands, H, W)`` to a tiled, deflate-compressed GeoTIFF, atomically (temp file + rename).
-
-    The CRS and transform come from ``like``; an ungeoreferenced ``like`` writes no CRS.
-    """
-    if array.ndim == 2:
-        array = array[None]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = array.shape[1:]
-    prof: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": array.shape[0],
-        "dtype": array.dtype.name,
-        "compress": "deflate",
-    }
-    if h >= 256 and w >= 256:
-        prof.update(tiled=True, blockxsize=256, blockysize=256)
-    if like is not None and like.crs is not None:
-        prof.update(crs=like.crs, transform=like.transform)
-    prof.update(profile)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with gdal_env(), open_quietly(tmp, "w", **prof) as dst:
-        dst.write(array)
-        for i, d in enumerate(band_descriptions or [], 1):
-            dst.set_band_description(i, d)
-    os.replace(tmp, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from satcore.data import ItemRef, Raster, item_id_problem, read_mask, read_raster
+from satcore.data import MAX_PIXELS, Item, ItemRef, Raster, item_id_problem, read_mask, read_raster
 from satcore.errors import ComponentError, SatcoreError, SpecError
 
 if TYPE_CHECKING:
@@ -46,26 +47,65 @@ def tile_of(stem: str, pattern: str | None) -> str:
     return m.group("tile") if "tile" in m.groupdict() else m.group(1) if m.groups() else m.group(0)
 
 
-def index_files(folder: Path, extensions: Iterable[str]) -> dict[str, Path]:
+def index_files(folder: Path, extensions: Iterable[str],
+                duplicates: dict[str, list[Path]] | None = None) -> dict[str, Path]:
     """Relative id (POSIX, without extension) → file, for every image under ``folder``, sorted by id.
 
-    Symlinks are followed for reading but never resolved into ids; hidden files are skipped; when two files
-    differ only by extension the first found wins.
+    Symlinks are followed for reading but never resolved into ids; hidden files are skipped. A linked folder
+    is listed once, at the first path that reaches it (a seen-set of ``(st_dev, st_ino)``), so a symlink loop
+    ends the walk instead of listing ``a/a/a/…`` until the path is too long. When two files differ only by
+    extension (``x.png`` and ``x.tif``) neither is picked silently: the id maps to the first and, when
+    ``duplicates`` is given, it receives ``id → [every file]`` so the source can fail that item naming them.
     """
     out: dict[str, Path] = {}
     if not folder.is_dir():
         return out
     exts = {e.lower() for e in extensions}
     top = os.fspath(folder)
+    seen: set[tuple[int, int]] = set()
     # string operations, not pathlib: this runs once per file of the dataset
-    for dirpath, _dirs, files in os.walk(top, followlinks=True):
+    for dirpath, dirs, files in os.walk(top, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: already listed (or a loop)
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.sort()  # the first path to a linked folder is the same on every machine
         rel_dir = os.path.relpath(dirpath, top)
         prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        for f in files:
+        for f in sorted(files):
             stem, ext = os.path.splitext(f)
             if ext.lower() in exts and not f.startswith("."):
-                out.setdefault(prefix + stem, Path(dirpath, f))
+                key = prefix + stem
+                if key in out and duplicates is not None:
+                    duplicates.setdefault(key, [out[key]]).append(Path(dirpath, f))
+                out.setdefault(key, Path(dirpath, f))
     return dict(sorted(out.items()))
+
+
+def duplicate_problem(item_id: str, files: list[Path]) -> tuple[str, str, str]:
+    """The failed-item row for one stem found with several extensions."""
+    return (item_id, "DuplicateFile", f"{' and '.join(map(str, files))} have the same name with different "
+            "extensions, so the item is ambiguous; remove or rename all but one")
+
+
+#: The ``max_pixels`` field of every built-in source that reads images.
+MAX_PIXELS_DESCRIPTION = ("Largest image read, in width × height × bands (checked from the file header "
+                          "before decoding); a larger file fails its item. null = no limit.")
+
+
+def mark_invalid(item: Item, logger: logging.Logger) -> Item:
+    """Make the item's nodata and non-finite pixels invalid (``Item.valid``) and log how many there were."""
+    n = item.mask_invalid_pixels()
+    if n:
+        h, w = item.images[0].shape
+        logger.info("item %s: %d of %d pixels are nodata or not finite; left out of statistics and metrics",
+                    item.item_id, n, h * w)
+    return item
 
 
 class IdChecker:
@@ -82,7 +122,10 @@ class IdChecker:
         """Whether ``item_id`` is usable; if not, record the problem naming ``where`` it came from."""
         problem = item_id_problem(item_id)
         if problem is not None:
-            self.problems.append((repr(item_id)[1:-1], "BadItemId", f"{where}: {problem}"))
+            # a file name that is not UTF-8 holds lone surrogates (PEP 383), which no UTF-8 writer accepts:
+            # the bytes are shown as \xNN escapes instead
+            shown = where.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            self.problems.append((repr(item_id)[1:-1], "BadItemId", f"{shown}: {problem}"))
         return problem is None
 
     @staticmethod
@@ -123,11 +166,12 @@ def align_pair(a: Raster, b: Raster, mode: str, a_path: str, b_path: str) -> Ras
                   time=b.time, path=b.path)
 
 
-def load_truth(ref: ItemRef, shape: tuple[int, int], ignore_value: int | None) -> tuple[Any, Any]:
+def load_truth(ref: ItemRef, shape: tuple[int, int], ignore_value: int | None,
+               max_pixels: int | None = MAX_PIXELS) -> tuple[Any, Any]:
     """Read the label (nonzero = change), the optional ``unchanged`` and ``ignore`` masks → (label, valid)."""
     label = valid = None
     if ref.paths.get("label"):
-        raw = read_raster(ref.paths["label"]).array
+        raw = read_raster(ref.paths["label"], max_pixels=max_pixels).array
         if raw.shape[1:] != shape:
             raise ComponentError(f"{ref.paths['label']} is {raw.shape[2]}×{raw.shape[1]} px but the image is "
                                  f"{shape[1]}×{shape[0]} px")

@@ -8,9 +8,18 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from satcore.builtin.common import IMAGE_EXTENSIONS, EmptySourceError, IdChecker, index_files, must_exist
+from satcore.builtin.common import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS_DESCRIPTION,
+    EmptySourceError,
+    IdChecker,
+    duplicate_problem,
+    index_files,
+    mark_invalid,
+    must_exist,
+)
 from satcore.components import Params, Source, SpecPath
-from satcore.data import Item, ItemRef, read_raster
+from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
 from satcore.errors import ComponentError, SpecError
 
 
@@ -28,6 +37,7 @@ class FolderClassesParams(Params):
     bands: tuple[str, ...] | None = Field(
         None, description="Band names. Without `band_order`: names of the file's bands (as for other "
         "sources). With `band_order`: the bands to keep, in this order (e.g. ESA order).")
+    max_pixels: int | None = Field(MAX_PIXELS, gt=0, description=MAX_PIXELS_DESCRIPTION)
 
     @field_validator("root")
     @classmethod
@@ -68,9 +78,12 @@ class FolderClassesSource(Source):
         refs: list[ItemRef] = []
         for folder in folders:
             label = p.rename.get(folder, folder)
-            for rel, path in index_files(p.root / folder, p.extensions).items():
+            dupes: dict[str, list[Path]] = {}
+            for rel, path in index_files(p.root / folder, p.extensions, dupes).items():
                 item_id = f"{folder}/{rel}"
-                if ids.ok(item_id, str(path)):
+                if rel in dupes:
+                    ids.problems.append(duplicate_problem(item_id, dupes[rel]))
+                elif ids.ok(item_id, str(path)):
                     refs.append(ItemRef(item_id, {"image": str(path)},
                                         {"tile": item_id, "kind": "scene", "class": label}))
         self._problems = ids.problems
@@ -89,10 +102,11 @@ class FolderClassesSource(Source):
         """Read the image; ``classes`` is the class folder's label."""
         p = self.params
         path = ref.paths["image"]
-        raster = read_raster(path, bands=p.band_order or p.bands)
+        raster = read_raster(path, bands=p.band_order or p.bands, max_pixels=p.max_pixels)
         if p.band_order is not None and p.bands is not None:
             if raster.count != len(p.band_order):
                 raise ComponentError(f"{path}: {raster.count} bands but band_order names {len(p.band_order)}")
             index = [p.band_order.index(b) for b in p.bands]
             raster = raster.with_array(raster.array[index], tuple(p.bands))
-        return Item(ref.item_id, [raster], meta=dict(ref.meta), classes=(str(ref.meta["class"]),))
+        item = Item(ref.item_id, [raster], meta=dict(ref.meta), classes=(str(ref.meta["class"]),))
+        return mark_invalid(item, self.context.logger)

@@ -10,17 +10,20 @@ from pydantic import Field, field_validator
 
 from satcore.builtin.common import (
     IMAGE_EXTENSIONS,
+    MAX_PIXELS_DESCRIPTION,
     SPLIT_FOLDERS,
     EmptySourceError,
     IdChecker,
     align_pair,
+    duplicate_problem,
     index_files,
     load_truth,
+    mark_invalid,
     must_exist,
     tile_of,
 )
 from satcore.components import Params, Source, SpecPath
-from satcore.data import Item, ItemRef, read_raster
+from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
 from satcore.errors import ComponentError, SpecError
 
 
@@ -43,6 +46,7 @@ class FolderPairsParams(Params):
                                   "with split folders the names include the folder (`train/0001`).")
     extensions: tuple[str, ...] = Field(IMAGE_EXTENSIONS, description="Image file extensions to pick up.")
     bands: tuple[str, ...] | None = Field(None, description="Band names, overriding the files'.")
+    max_pixels: int | None = Field(MAX_PIXELS, gt=0, description=MAX_PIXELS_DESCRIPTION)
     align: Literal["error", "reproject"] = Field(
         "error",
         description="Pairs on different grids: `error` fails the item, `reproject` resamples B onto A.")
@@ -103,15 +107,19 @@ class FolderPairsSource(Source):
             if not d.is_dir():
                 raise EmptySourceError(f"folder-pairs: {d} is not a folder (expected {root}/{p.a} and "
                                        f"{root}/{p.b}; rename them with `a:` / `b:`)")
-        a_files, b_files = index_files(a_dir, p.extensions), index_files(b_dir, p.extensions)
+        dupes: dict[str, list[Path]] = {}
+        a_files, b_files = index_files(a_dir, p.extensions, dupes), index_files(b_dir, p.extensions, dupes)
         label_dir = root / p.label if p.label else None
-        labels = index_files(label_dir, p.extensions) if label_dir and label_dir.is_dir() else {}
-        ignores = index_files(root / p.ignore, p.extensions) if p.ignore else {}
+        labels = index_files(label_dir, p.extensions, dupes) if label_dir and label_dir.is_dir() else {}
+        ignores = index_files(root / p.ignore, p.extensions, dupes) if p.ignore else {}
         refs: list[ItemRef] = []
         problems: list[tuple[str, str, str]] = []
         for rel, a_path in a_files.items():
             item_id = prefix + rel
             if (keep is not None and item_id not in keep) or not ids.ok(item_id, str(a_path)):
+                continue
+            if rel in dupes:
+                problems.append(duplicate_problem(item_id, dupes[rel]))
                 continue
             b_path = b_files.get(rel)
             if b_path is None:
@@ -134,7 +142,8 @@ class FolderPairsSource(Source):
                 meta["split"] = split
             refs.append(ItemRef(item_id, paths, meta))
         for rel, b_path in b_files.items():
-            if rel not in a_files and (keep is None or prefix + rel in keep):
+            if rel not in a_files and (keep is None or prefix + rel in keep) and ids.ok(prefix + rel,
+                                                                                           str(b_path)):
                 problems.append((prefix + rel, "MissingPartner", f"{b_path} has no partner in {a_dir}"))
         return refs, problems
 
@@ -172,10 +181,11 @@ class FolderPairsSource(Source):
     def load(self, ref: ItemRef) -> Item:
         """Read A, B, the label and the ignore mask; check they share one grid."""
         p = self.params
-        a = read_raster(ref.paths["a"], bands=p.bands)
-        b = read_raster(ref.paths["b"], bands=p.bands)
+        a = read_raster(ref.paths["a"], bands=p.bands, max_pixels=p.max_pixels)
+        b = read_raster(ref.paths["b"], bands=p.bands, max_pixels=p.max_pixels)
         b = align_pair(a, b, p.align, ref.paths["a"], ref.paths["b"])
         if a.count != b.count:
             raise ComponentError(f"{ref.paths['a']} has {a.count} bands but {ref.paths['b']} has {b.count}")
-        label, valid = load_truth(ref, a.shape, p.ignore_value)
-        return Item(ref.item_id, [a, b], label=label, valid=valid, meta=dict(ref.meta))
+        label, valid = load_truth(ref, a.shape, p.ignore_value, p.max_pixels)
+        item = Item(ref.item_id, [a, b], label=label, valid=valid, meta=dict(ref.meta))
+        return mark_invalid(item, self.context.logger)

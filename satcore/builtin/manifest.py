@@ -11,16 +11,18 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from satcore.builtin.common import (
+    MAX_PIXELS_DESCRIPTION,
     EmptySourceError,
     IdChecker,
     align_pair,
     load_truth,
+    mark_invalid,
     must_exist,
     parse_time,
     split_list,
 )
 from satcore.components import Params, Source, SpecPath
-from satcore.data import Item, ItemRef, read_raster
+from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
 from satcore.errors import SpecError
 
 
@@ -35,6 +37,7 @@ class ManifestParams(Params):
                            "`text` (the item's prompt); paths relative to the manifest. In JSON, `labels` "
                            "and `captions` may also be lists.")
     bands: tuple[str, ...] | None = Field(None, description="Band names, overriding the files'.")
+    max_pixels: int | None = Field(MAX_PIXELS, gt=0, description=MAX_PIXELS_DESCRIPTION)
     align: Literal["error", "reproject"] = Field("error", description="As for `folder-pairs`.")
     ignore_value: int | None = Field(None, description="Label value that marks unknown pixels.")
 
@@ -96,16 +99,19 @@ class ManifestSource(Source):
     def load(self, ref: ItemRef) -> Item:
         """Read the row's images and truth."""
         p = self.params
-        a = read_raster(ref.paths["a"], bands=p.bands, time=parse_time(ref.meta.get("time_a")))
+        mp = p.max_pixels
+        a = read_raster(ref.paths["a"], bands=p.bands, time=parse_time(ref.meta.get("time_a")), max_pixels=mp)
         images = [a]
         if "b" in ref.paths:
-            b = read_raster(ref.paths["b"], bands=p.bands, time=parse_time(ref.meta.get("time_b")))
+            b = read_raster(ref.paths["b"], bands=p.bands, time=parse_time(ref.meta.get("time_b")),
+                            max_pixels=mp)
             images.append(align_pair(a, b, p.align, ref.paths["a"], ref.paths["b"]))
-        label, valid = load_truth(ref, a.shape, p.ignore_value)
+        label, valid = load_truth(ref, a.shape, p.ignore_value, mp)
         image_label = int(ref.meta["change"]) if ref.meta.get("change") not in (None, "") else None
         # the target keeps its own band names: it is often another sensor than the input (RGB → Sentinel-2)
-        targets = {"target": read_raster(ref.paths["target"])} if ref.paths.get("target") else None
+        targets = ({"target": read_raster(ref.paths["target"], max_pixels=mp)} if ref.paths.get("target")
+                   else None)
         text = ref.meta.get("text")
-        return Item(ref.item_id, images, label=label, valid=valid, image_label=image_label,
+        return mark_invalid(Item(ref.item_id, images, label=label, valid=valid, image_label=image_label,
                     meta=dict(ref.meta), classes=ref.meta.get("labels"), texts=ref.meta.get("captions"),
-                    targets=targets, text=str(text) if text is not None else None)
+                    targets=targets, text=str(text) if text is not None else None), self.context.logger)

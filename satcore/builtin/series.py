@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from satcore.builtin.common import EmptySourceError, IdChecker, must_exist, parse_time
+from satcore.builtin.common import EmptySourceError, IdChecker, mark_invalid, must_exist, parse_time
 from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, _describe_read_failure, read_raster
 from satcore.errors import ComponentError, SpecError
@@ -109,4 +109,4 @@ class GeoTiffSeriesSource(Source):
                 win = win.intersection(Window(0, 0, ds.width, ds.height))
             images.append(read_raster(path, bands=self.params.bands, window=win,
                                       time=datetime.fromisoformat(time)))
-        return Item(ref.item_id, images, meta=dict(ref.meta))
+        return mark_invalid(Item(ref.item_id, images, meta=dict(ref.meta)), self.context.logger)

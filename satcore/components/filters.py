@@ -10,7 +10,9 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["NORMALISE_EPS", "Normalise", "Smoothing", "normalise_bands", "normalise_pair", "smooth"]
+__all__ = [
+    "NORMALISE_EPS", "Normalise", "Smoothing", "nan_where", "normalise_bands", "normalise_pair", "smooth",
+]
 
 #: How :func:`normalise_bands` rescales each band.
 Normalise = Literal["none", "zscore", "minmax"]
@@ -20,8 +22,24 @@ Smoothing = Literal["gaussian", "mean"]
 NORMALISE_EPS = 1e-6
 
 
+def nan_where(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
+    """``a`` as floats with NaN at the ``invalid`` ``(H, W)`` pixels (every band); ``a`` itself if none.
+
+    The way to hand :meth:`satcore.data.Item.invalid_pixels` (nodata, non-finite) to these functions: they
+    all leave NaN out of their statistics.
+    """
+    if invalid is None or not invalid.any():
+        return a
+    out = np.array(a, dtype=np.result_type(a.dtype, np.float32), copy=True)
+    out[..., invalid] = np.nan
+    return out
+
+
 def smooth(x: np.ndarray, sigma: float, method: Smoothing = "gaussian") -> np.ndarray:
     """Low-pass filter a 2-D map; ``sigma`` 0 returns ``x`` itself.
+
+    NaN pixels (invalid: nodata, non-finite) stay NaN and do not spread: the filter is normalised by the
+    weight of the valid pixels under it (normalised convolution), so a NaN border does not eat into the map.
 
     Args:
         x: an ``(H, W)`` array.
@@ -32,6 +50,13 @@ def smooth(x: np.ndarray, sigma: float, method: Smoothing = "gaussian") -> np.nd
     """
     if not sigma:
         return x
+    if np.issubdtype(np.asarray(x).dtype, np.floating) and not np.isfinite(x).all():
+        ok = np.isfinite(x)
+        num = smooth(np.where(ok, x, 0.0), sigma, method)
+        den = smooth(ok.astype(np.float64), sigma, method)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(ok, num / den, np.nan)
+        return out
     if method == "gaussian":
         from scipy.ndimage import gaussian_filter
 
@@ -75,10 +100,14 @@ def normalise_pair(
     """Normalise the two dates of a pair: each on its own (:func:`normalise_bands`), or ``match``.
 
     ``match`` leaves ``a`` as it is and rescales each band of ``b`` to ``a``'s mean and standard deviation
-    (a linear radiometric match of the second date to the first).
+    (a linear radiometric match of the second date to the first). NaN pixels are left out of the statistics
+    in every mode (see :func:`nan_where`).
     """
     if how == "match":
-        ma, sa = a.mean(axis=(1, 2), keepdims=True), a.std(axis=(1, 2), keepdims=True) + NORMALISE_EPS
-        mb, sb = b.mean(axis=(1, 2), keepdims=True), b.std(axis=(1, 2), keepdims=True) + NORMALISE_EPS
+        floats = np.issubdtype(a.dtype, np.floating) and np.issubdtype(b.dtype, np.floating)
+        mean, std = (np.nanmean, np.nanstd) if floats and (np.isnan(a).any() or np.isnan(b).any()) else (
+            np.mean, np.std)
+        ma, sa = mean(a, axis=(1, 2), keepdims=True), std(a, axis=(1, 2), keepdims=True) + NORMALISE_EPS
+        mb, sb = mean(b, axis=(1, 2), keepdims=True), std(b, axis=(1, 2), keepdims=True) + NORMALISE_EPS
         return a, (b - mb) / sb * sa + ma
     return normalise_bands(a, how), normalise_bands(b, how)

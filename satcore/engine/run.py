@@ -7,6 +7,7 @@ the rows not yet flushed and ``--resume`` continues from there. ``results.parque
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -16,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from satcore.components import Detector
-from satcore.data import ItemRef
+from satcore.data import ItemRef, describe_exception
 from satcore.engine.executors import get_executor
 from satcore.engine.fitting import fit
 from satcore.engine.journal import Journal
 from satcore.engine.manifest import default_loading, start_manifest, write_manifest
 from satcore.engine.result import RunResult
 from satcore.engine.rows import problem_rows
-from satcore.engine.run_folder import has_maps, prepare_output
+from satcore.engine.run_folder import has_maps, hold_run_folder, prepare_output
 from satcore.engine.steps import Engine
-from satcore.errors import SatcoreError, UsageError
+from satcore.errors import RunStopped, SatcoreError, UsageError
 from satcore.evaluate.split import assign_split_names, describe_split
 from satcore.outputs.writer import OutputSettings, finalize
 from satcore.spec import Pipeline, load_pipeline
@@ -73,8 +74,13 @@ def run_pipeline(
         return _run(pipeline, out, resume, overwrite, progress, pm)
 
 
+class _RunLogHandler(logging.FileHandler):
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """Drop the line: a full disk must not print a traceback per log line (the run stops on its own)."""
+
+
 def _setup_logging(out: Path) -> logging.Handler:
-    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler = _RunLogHandler(out / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -98,6 +104,15 @@ def _splits(pipeline: Pipeline, refs: list[ItemRef]) -> dict[str, str]:
 
 def _run(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress: bool,
          pm: SatcorePluginManager | None) -> RunResult:
+    try:
+        with hold_run_folder(out):  # one run per folder, from before --overwrite clears it to the end
+            return _run_locked(pipeline, out, resume, overwrite, progress, pm)
+    except OSError as exc:  # disk full, an unwritable folder: one line, exit 1
+        raise RunStopped(f"the run in {out} stopped: {describe_exception(exc)}") from None
+
+
+def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress: bool,
+                pm: SatcorePluginManager | None) -> RunResult:
     reused = prepare_output(out, resume, overwrite, pipeline.spec_hash())
     handler = _setup_logging(out)
     if reused:
@@ -119,7 +134,12 @@ def _run(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress:
         fit(engine, refs, splits, resume)
 
         journal = Journal(out)
-        done, _failed = journal.done() if resume else (set(), set())
+        try:
+            done, _failed = journal.done() if resume else (set(), set())
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise RunStopped(f"--resume: a part file in {out / 'parts'} is unreadable or corrupt "
+                             f"({describe_exception(exc)}); delete it (its items run again) or use "
+                             "--overwrite") from None
         todo = [r for r in refs if r.item_id not in done]
         # every item an earlier session finished stays in the table as it was (also one outside a smaller
         # execution.limit now): counted once, as skipped, so ok + failed + skipped is the table's length
@@ -154,15 +174,23 @@ def _run(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, progress:
         if pipeline.spec.output.report:
             from satcore.outputs.report import build_report
 
-            build_report(out)
+            try:
+                build_report(out)
+            except Exception as exc:  # the results are written: a report problem never fails the run
+                log.error("report.html not written: %s", describe_exception(exc))
         log.info("done: %d ok, %d failed, %d skipped (finished earlier)", ok, summary.failed, skipped)
         return RunResult(out, ok, summary.failed, skipped, summary.metrics, manifest, notes)
-    except SatcoreError as exc:
-        log.error("%s", exc)
-        manifest.update({"status": "stopped", "error": str(exc)})
+    except (SatcoreError, OSError) as exc:
+        stop = exc if isinstance(exc, SatcoreError) else RunStopped(f"the run in {out} stopped: "
+                                                                     f"{describe_exception(exc)}")
+        log.error("%s", stop)
+        manifest.update({"status": "stopped", "error": str(stop)})
         # always: the folder is this run's now, and a stopped manifest lets a plain rerun reuse it
-        write_manifest(out, manifest)
-        raise
+        with contextlib.suppress(OSError):  # the disk may still be full
+            write_manifest(out, manifest)
+        if stop is exc:
+            raise
+        raise stop from None
     finally:
         if engine is not None:
             engine.teardown()

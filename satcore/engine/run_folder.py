@@ -1,18 +1,107 @@
-"""The run folder: create it, refuse one that holds something else, clear it for ``--overwrite``."""
+"""The run folder: lock it, create it, refuse one that holds something else, clear it for ``--overwrite``."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from satcore.errors import ResumeError, UsageError
+from satcore.errors import ResumeError, RunStopped, UsageError
 from satcore.io import is_temp_name
 
 #: what a run writes at the top of its folder; ``--overwrite`` removes only these
 OUTPUT_NAMES = frozenset({"results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log",
                           "report.html", "maps", "parts", "fitted", "generated", "artifacts",
                           "report_files"})
+
+
+#: The lock file a run holds for its whole length (never listed as output, never removed by ``--overwrite``
+#: while held: the run holding it removes it when it ends).
+LOCK_NAME = ".satcore.lock"
+
+
+class RunFolderBusy(UsageError):
+    """Another satcore process holds the run folder (exit 2)."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f"process {info['pid']} on {info['host']}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (it has not written its name yet)"
+
+
+@contextmanager
+def hold_run_folder(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` (``<out>/.satcore.lock``) for the block; create ``out`` if needed.
+
+    A second run on the same folder (plain, ``--resume`` or ``--overwrite``) fails at once with
+    :class:`RunFolderBusy` naming the holder (pid, host, start time) instead of overwriting parts of a run
+    that is going or deleting it. The lock is ``fcntl.flock`` (released by the OS when the holder dies, even
+    by SIGKILL, so a stale file never blocks a rerun); where fcntl is missing (Windows) ``filelock`` is used.
+
+    Raises:
+        UsageError: ``out`` exists and is not a folder.
+        RunFolderBusy: another process holds the folder.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output.dir {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield from _hold_with_filelock(path)
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunFolderBusy(f"output folder {out} is in use by {_holder(path)}; wait for that run to "
+                                "end (or stop it), or choose another output.dir") from None
+        try:  # the holder may have removed the file between our open and lock: lock the one in place
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(),
+                                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(info).encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held, so no one locks a file that is going away
+        os.close(fd)
+
+
+def _hold_with_filelock(path: Path) -> Iterator[None]:  # pragma: no cover - Windows
+    try:
+        from filelock import FileLock, Timeout
+    except ImportError:  # neither fcntl nor filelock: run unlocked rather than not at all
+        yield
+        return
+    lock = FileLock(str(path) + ".lck", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunFolderBusy(f"output folder {path.parent} is in use by another satcore run; wait for it to "
+                            "end, or choose another output.dir") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def is_our_temp(name: str) -> bool:
@@ -65,13 +154,18 @@ def prepare_output(out: Path, resume: bool, overwrite: bool, spec_hash: str) -> 
         raise UsageError("choose one of --resume and --overwrite")
     if out.exists() and not out.is_dir():
         raise UsageError(f"output.dir {out} exists and is not a folder")
-    entries = list(out.iterdir()) if out.exists() else []
+    locks = (LOCK_NAME, LOCK_NAME + ".lck")
+    entries = [p for p in out.iterdir() if p.name not in locks] if out.exists() else []
     if entries and resume:
         man = out / "manifest.json"
         if not man.exists():
             raise ResumeError(f"{out} has no manifest.json, so it is not a satcore run to resume; use "
                               "--overwrite or another output.dir")
-        old = json.loads(man.read_text()).get("spec_hash")
+        try:
+            old = json.loads(man.read_text(encoding="utf-8")).get("spec_hash")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise RunStopped(f"{man} is unreadable or corrupt ({type(exc).__name__}: {exc}); the run cannot "
+                             "be resumed: use --overwrite to start again") from None
         if old != spec_hash:
             raise ResumeError(f"the spec changed since the run in {out} began "
                               f"(spec hash {old} → {spec_hash}); "

@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from satcore.outputs.report_blocks import block_sections
-from satcore.plots import fig_to_html
+from satcore.plots import display_rgb, fig_to_html
 
 PANEL_ITEMS = 6
+log = logging.getLogger("satcore")
+
+
+def _tex(text: Any) -> str:
+    """``text`` for a matplotlib label: ``$`` escaped, so an id like ``a$b$`` is not parsed as math text."""
+    return str(text).replace("$", r"\$")
+
+
+def _section(sections: list[tuple[str, str]], title: str, build: Callable[[], Any]) -> None:
+    """Add what ``build`` returns (a section body, or a list of ``(title, body)``) to ``sections``.
+
+    A section that raises is shown as "failed: reason" and the reason goes to the log (``run.log`` during a
+    run): one bad plot never costs the page, and the report never fails the run.
+    """
+    try:
+        got = build()
+    except Exception as exc:
+        log.warning("report: section %r failed: %s: %s", title, type(exc).__name__, exc)
+        sections.append((title, f"<p class='failed'>failed: {html.escape(f'{type(exc).__name__}: {exc}')}"
+                                "</p>"))
+        return
+    if isinstance(got, list):
+        sections.extend(got)
+    elif got:
+        sections.append((title, got))
+
+
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
         "table{border-collapse:collapse;font-size:13px}\n"
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right} "
@@ -34,6 +63,11 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return html.escape(str(v))
+
+
+def _fmt_field(v: Any) -> str:
+    """A manifest or error field as HTML text (escaped; ``None`` as an empty string)."""
+    return "" if v is None else html.escape(str(v))
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
@@ -135,11 +169,11 @@ def _histograms(run_dir: Path, det_ids: list[str], bins: int) -> str:
                             ("changed pixels", pos[sid], "tab:red")):
             if h.sum():
                 ax.plot(centres, h / h.sum(), color=col, label=lab)
-        ax.set_xlabel(f"{sid} pixel score")
+        ax.set_xlabel(_tex(f"{sid} pixel score"))
         ax.set_ylabel("fraction of pixels")
         ax.set_yscale("log")
         ax.legend()
-        ax.set_title(f"{sid}: score distribution by truth")
+        ax.set_title(_tex(f"{sid}: score distribution by truth"))
         out.append(fig_to_html(fig, f"{sid} score histogram"))
     return "".join(out)
 
@@ -164,26 +198,11 @@ def _image_score_hist(results: Any, det_ids: list[str]) -> str:
         thr = df.get(f"{sid}.threshold")
         if thr is not None and thr.notna().any():
             ax.axvline(float(thr.dropna().iloc[0]), color="k", ls="--", label="threshold")
-        ax.set_xlabel(f"{sid} image score")
+        ax.set_xlabel(_tex(f"{sid} image score"))
         ax.set_ylabel("items")
         ax.legend()
         out.append(fig_to_html(fig, f"{sid} image score histogram"))
     return "".join(out)
-
-
-def _display(arr: np.ndarray, band_names: tuple[str, ...]) -> np.ndarray:
-    want = [n for n in ("red", "green", "blue") if n in band_names]
-    if len(want) == 3:
-        idx = [band_names.index(n) for n in want]
-    elif all(b in band_names for b in ("B04", "B03", "B02")):
-        idx = [band_names.index(b) for b in ("B04", "B03", "B02")]
-    elif arr.shape[0] >= 3:
-        idx = [2, 1, 0] if arr.shape[0] >= 6 else [0, 1, 2]
-    else:
-        idx = [0, 0, 0]
-    rgb = arr[idx].astype(np.float32)
-    lo, hi = np.percentile(rgb, [2, 98])
-    return cast(np.ndarray, np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0))
 
 
 def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
@@ -225,7 +244,7 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
         k = 0
         if item is not None:
             for title, r in (("before", item.images[0]), ("after", item.images[-1])):
-                axes[k].imshow(_display(r.array, r.band_names))
+                axes[k].imshow(display_rgb(r))
                 axes[k].set_title(title, fontsize=9)
                 k += 1
             if item.label is not None:
@@ -236,14 +255,15 @@ def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
             score = arr[i - 1] if i >= 1 and names[i - 1].endswith(".score") else None
             if score is not None and np.isfinite(score).any():
                 axes[k].imshow(score, cmap="magma", vmin=0, vmax=1)
-                axes[k].contour(arr[i], levels=[0.5], colors="cyan", linewidths=0.6)
+                if min(arr[i].shape) >= 2:  # contour needs a 2×2 grid at least
+                    axes[k].contour(arr[i], levels=[0.5], colors="cyan", linewidths=0.6)
             else:
                 axes[k].imshow(arr[i], cmap="gray", vmin=0, vmax=1)
-            axes[k].set_title(names[i].rsplit(".", 1)[0], fontsize=9)
+            axes[k].set_title(_tex(names[i].rsplit(".", 1)[0]), fontsize=9)
             k += 1
         for ax in axes:
             ax.axis("off")
-        fig.suptitle(iid, fontsize=10)
+        fig.suptitle(_tex(iid), fontsize=10)
         out.append(fig_to_html(fig, f"panels for {iid}"))
     return "".join(out)
 
@@ -306,58 +326,65 @@ def build_report(run_dir: str | Path) -> Path:
                if any(isinstance(e, dict) and "n_items" in e for e in per.values())]
     det_ids = det_ids or [s["id"] for s in steps]
     sections: list[tuple[str, str]] = []
-    items = manifest.get("items", {})
-    sections.append(("Run", (
-        f"<p><b>{html.escape(manifest.get('name') or '')}</b> — spec hash <code>{manifest.get('spec_hash')}"
-        f"</code>, satcore {manifest['versions']['satcore']}, executor {manifest.get('executor')}.<br>"
-        f"Items: {items.get('ok', '?')} ok, {items.get('failed', '?')} failed, "
-        f"{items.get('skipped', 0)} skipped "
-        f"(resume). Wall time {manifest.get('wall_time_s', {}).get('total', '?')} s.</p>"
-        "<p>Steps: " + ", ".join(f"<code>{html.escape(s['id'])}</code> ({html.escape(s['type'])})"
-                                 for s in steps)
-        + "</p>")))
+    esc = _fmt_field
+
+    def run_section() -> str:
+        items = manifest.get("items") or {}
+        return (
+            f"<p><b>{esc(manifest.get('name') or '')}</b> — spec hash <code>{esc(manifest.get('spec_hash'))}"
+            f"</code>, satcore {esc((manifest.get('versions') or {}).get('satcore'))}, executor "
+            f"{esc(manifest.get('executor'))}.<br>"
+            f"Items: {esc(items.get('ok', '?'))} ok, {esc(items.get('failed', '?'))} failed, "
+            f"{esc(items.get('skipped', 0))} skipped "
+            f"(resume). Wall time {esc((manifest.get('wall_time_s') or {}).get('total', '?'))} s.</p>"
+            "<p>Steps: " + ", ".join(f"<code>{esc(s['id'])}</code> ({esc(s['type'])})" for s in steps)
+            + "</p>")
+
+    _section(sections, "Run", run_section)
     if metrics and metrics.get("class_balance"):
-        try:
-            sections.append(_change_section(metrics))
-            plots = _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)
-            if plots:
-                sections.append(("Score distributions", plots))
-        except Exception as exc:  # a failing section must not fail the report
-            sections.append(("Metrics", f"<p>not available: {html.escape(type(exc).__name__)}: "
-                                        f"{html.escape(str(exc))}</p>"))
-    sections.extend(block_sections(metrics))
-    panels = _panels(run_dir, manifest, results)
-    if panels:
-        sections.append(("Before / after / maps", panels))
-    # component-specific sections
+        _section(sections, "Metrics", lambda: [_change_section(metrics)])
+        _section(sections, "Score distributions",
+                 lambda: _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids))
+    _section(sections, "Metric blocks", lambda: block_sections(metrics))
+    _section(sections, "Before / after / maps", lambda: _panels(run_dir, manifest, results))
+    # component-specific sections, each step on its own: a plugin's plots must not break the report
     try:
         from satcore.kinds import STEP_KINDS
         from satcore.plugins import get_plugin_manager
 
         pm = get_plugin_manager()
-        for s in steps:
-            cls = pm.get_component(s["type"], STEP_KINDS)
-            sections.extend(cls.report_sections(run_dir, s["id"], results))
-    except Exception as exc:  # a plugin's plots must not break the report
+    except Exception as exc:
         sections.append(("Plugin sections", f"<p>not available: {html.escape(str(exc))}</p>"))
-    shown = _as_text(results)
-    sections.append(("Results", shown.head(200).to_html(index=False, na_rep="—",
-                                                        float_format=lambda v: f"{v:.4f}",
-                                                        classes="results")
-                     + ("<p><small>first 200 rows; all in results.parquet</small></p>" if len(results) > 200
-                        else "")))
+        pm = None
+    for s in steps if pm is not None else []:
+        def plugin_sections(s: dict[str, Any] = s, pm: Any = pm) -> list[tuple[str, str]]:
+            cls = pm.get_component(s["type"], STEP_KINDS)
+            return list(cls.report_sections(run_dir, s["id"], results))
+
+        _section(sections, f"{s['id']} ({s['type']})", plugin_sections)
+
+    def results_section() -> str:
+        shown = _as_text(results)  # list outputs (labels, captions) shown as text
+        return (str(shown.head(200).to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}",
+                                            classes="results"))
+                + ("<p><small>first 200 rows; all in results.parquet</small></p>" if len(results) > 200
+                   else ""))
+
+    _section(sections, "Results", results_section)
     if errors:
-        err = "".join(f"<tr><td>{html.escape(e['item_id'])}</td><td>{html.escape(str(e['step']))}</td><td>"
-                      f"{html.escape(str(e['error_type']))}</td><td>{html.escape(e['message'])}</td></tr>"
-                      for e in errors)
-        sections.append((f"Failed items ({len(errors)})",
-                         f"<table><tr><th>item</th><th>step</th><th>type</th><th>message</th></tr>{err}</table>"))
+        def errors_section() -> str:
+            err = "".join(f"<tr><td>{esc(e.get('item_id'))}</td><td>{esc(e.get('step'))}</td><td>"
+                          f"{esc(e.get('error_type'))}</td><td>{esc(e.get('message'))}</td></tr>"
+                          for e in errors)
+            return f"<table><tr><th>item</th><th>step</th><th>type</th><th>message</th></tr>{err}</table>"
+
+        _section(sections, f"Failed items ({len(errors)})", errors_section)
     body = "".join(f"<section><h2>{html.escape(t)}</h2>{c}</section>" for t, c in sections)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>satcore report — {html.escape(
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>satcore report — {_fmt_field(
         manifest.get('name') or '')}</title><style>
 {_CSS}
 img{{max-width:100%;margin:4px}} code{{background:#f3f3f3}}</style></head><body>
-<h1>satcore report: {html.escape(manifest.get('name') or '')}</h1>{body}</body></html>"""
+<h1>satcore report: {_fmt_field(manifest.get('name') or '')}</h1>{body}</body></html>"""
     path = run_dir / "report.html"
     tmp = run_dir / ".report.html.tmp"
     tmp.write_text(page, encoding="utf-8")

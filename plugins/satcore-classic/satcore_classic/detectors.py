@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from satcore.components import Batch, Detection, Detector, DetectorParams
-from satcore.components.filters import normalise_pair, smooth
+from satcore.components.filters import nan_where, normalise_pair, smooth
 from satcore.components.thresholds import otsu_threshold as otsu_threshold  # moved to the core; kept here
 from satcore.components.thresholds import resolve_threshold
 from satcore.errors import ComponentError, MissingDependencyError
@@ -195,9 +195,14 @@ def pca_kmeans_change(
     from threadpoolctl import threadpool_limits
 
     diff = np.asarray(diff, dtype=np.float64)
-    if not np.isfinite(diff).all() or np.ptp(diff) == 0:
+    finite = np.isfinite(diff)
+    if not finite.any() or np.ptp(diff[finite]) == 0:
         # nothing to cluster: no change anywhere
         return np.zeros(diff.shape, np.float32), np.zeros(diff.shape, bool), {"n_components": 0}
+    if not finite.all():
+        # invalid pixels (nodata, NaN) take the median difference: neutral, so they neither pull the PCA
+        # space nor the k-means centroids; their own score is zeroed by the caller
+        diff = np.where(finite, diff, float(np.median(diff[finite])))
     blocks = block_vectors(diff, h)
     max_s = min(h * h, blocks.shape[0])
     pca = PCA(
@@ -317,11 +322,34 @@ class _ClassicDetector(Detector):
         """The detection for one item."""
         raise NotImplementedError
 
-    def finish(self, score: np.ndarray, label: np.ndarray, extra: dict[str, Any]) -> Detection:
-        """Clean the mask, compute the image-level score/label and pack a :class:`Detection`."""
+    def pair(self, item: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The item's two dates as float64, NaN at its invalid pixels (nodata, non-finite).
+
+        Raises:
+            ComponentError: every pixel is invalid, so there is nothing to compare.
+        """
+        invalid = item.invalid_pixels()
+        if invalid is not None and invalid.all():
+            raise ComponentError("every pixel of the pair is nodata or not finite; nothing to compare",
+                                 item.item_id, self.step_id)
+        a, b = item.pair_arrays(np.float64)
+        return nan_where(a, invalid), nan_where(b, invalid)
+
+    def finish(self, score: np.ndarray, label: np.ndarray, extra: dict[str, Any],
+               invalid: np.ndarray | None = None) -> Detection:
+        """Clean the mask, compute the image-level score/label and pack a :class:`Detection`.
+
+        ``invalid`` pixels (nodata, NaN) get score 0 and no change, and are left out of the changed fraction.
+        """
         p = self.params
         label = clean_mask(np.asarray(label, bool), p.morphology)  # type: ignore[attr-defined]
-        frac = float(label.mean()) if label.size else 0.0
+        if invalid is not None and invalid.any():
+            label = label & ~invalid
+            score = np.where(invalid, 0.0, score)
+            frac = float(label[~invalid].mean())
+            extra = {**extra, "invalid_pixels": int(invalid.sum())}
+        else:
+            frac = float(label.mean()) if label.size else 0.0
         return Detection(
             score=frac,
             label=int(frac > p.min_changed_fraction),  # type: ignore[attr-defined]
@@ -344,10 +372,11 @@ class _ThresholdDetector(_ClassicDetector):
 
     def threshold_magnitude(self, magnitude: np.ndarray, extra: dict[str, Any]) -> Detection:
         """Smooth, threshold (Otsu or fixed) and score one magnitude map."""
+        invalid = ~np.isfinite(magnitude)
         mag = smooth(magnitude, self.params.smooth)  # type: ignore[attr-defined]
-        t = resolve_threshold(mag, self.params.threshold)  # type: ignore[attr-defined]
+        t = resolve_threshold(mag, self.params.threshold)  # type: ignore[attr-defined]  # Otsu skips NaN
         score = relative_score(mag, t)
-        return self.finish(score, score > 0.5, {**extra, "magnitude_threshold": t})
+        return self.finish(score, score > 0.5, {**extra, "magnitude_threshold": t}, invalid)
 
 
 class ImageDiffDetector(_ThresholdDetector):
@@ -359,8 +388,7 @@ class ImageDiffDetector(_ThresholdDetector):
 
     def magnitude(self, item: Any) -> np.ndarray:
         """``|mean(B) - mean(A)|`` after normalisation."""
-        a, b = item.pair_arrays(np.float64)
-        a, b = normalise_pair(a, b, self.params.normalise)
+        a, b = normalise_pair(*self.pair(item), self.params.normalise)
         return absmean_difference(a, b)
 
 
@@ -373,8 +401,7 @@ class CVADetector(_ThresholdDetector):
 
     def magnitude(self, item: Any) -> np.ndarray:
         """``||B - A||`` over bands after normalisation."""
-        a, b = item.pair_arrays(np.float64)
-        a, b = normalise_pair(a, b, self.params.normalise)
+        a, b = normalise_pair(*self.pair(item), self.params.normalise)
         return cva_magnitude(a, b)
 
 
@@ -388,14 +415,14 @@ class PCAKMeansDetector(_ClassicDetector):
     def detect(self, item: Any) -> Detection:
         """Difference image → PCA eigenvector space → k-means → change cluster."""
         p = self.params
-        a, b = item.pair_arrays(np.float64)
-        a, b = normalise_pair(a, b, p.normalise)
+        a, b = normalise_pair(*self.pair(item), p.normalise)
         diff = cva_magnitude(a, b) if p.difference == "cva" else absmean_difference(a, b)
+        invalid = ~np.isfinite(diff)
         diff = smooth(diff, p.smooth)
         score, label, info = pca_kmeans_change(
             diff, p.block_size, p.n_components, self.context.seed, p.n_init
         )
-        return self.finish(score, label, info)
+        return self.finish(score, label, info, invalid)
 
 
 class IndexDiffDetector(_ThresholdDetector):
@@ -413,7 +440,7 @@ class IndexDiffDetector(_ThresholdDetector):
 
     def index_magnitude(self, item: Any) -> tuple[np.ndarray, list[str]]:
         """``|ΔI|`` for one index (the index-change vector's length for ``auto``), and the indices used."""
-        a, b = item.pair_arrays(np.float64)
+        a, b = self.pair(item)
         names = tuple(item.images[0].band_names)
         chosen = self.indices_for(names)
         if not chosen:

@@ -3,13 +3,19 @@
 Each detector is fitted once on the train split (the engine calls :meth:`fit_records` on every training
 item, then :meth:`fit`), saved with joblib in the run folder, and reused on ``--resume``. Heavy libraries
 (scikit-learn estimators, xgboost) are imported in :meth:`setup`, never at import time.
+
+joblib files are pickles: loading one runs whatever code it names. So the sha256 of the state file is
+written beside it when the run saves it (``<step>.joblib.sha256``) and a file whose hash differs (replaced,
+edited, corrupt) or that has no recorded hash is refused before it is unpickled. This stops a file dropped
+or swapped into ``fitted/``; it cannot stop someone who rewrites both files, so treat a run folder from an
+untrusted source like code and rerun it with ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -151,6 +157,36 @@ def feature_vector(upstream: Any, blocks: list[str] | tuple[str, ...] = FEATURE_
     return x
 
 
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_path(path: Path) -> Path:
+    """Where the sha256 of the state file ``path`` is recorded: ``<path>.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def check_state_hash(path: Path) -> None:
+    """Raise :class:`RunStopped` unless ``path`` has the sha256 recorded when the run wrote it."""
+    record = hash_path(path)
+    fix = "delete the fitted/ folder to fit again with --resume, or rerun with --overwrite"
+    try:
+        want = record.read_text(encoding="utf-8").split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        raise RunStopped(f"{path}: refusing to load fitted state without its recorded sha256 ({record}): "
+                         f"joblib files are pickles and can run code; {fix}") from None
+    got = file_sha256(path)
+    if got != want:
+        raise RunStopped(f"{path}: refusing to load fitted state whose sha256 {got[:12]}… differs from the "
+                         f"one recorded when the run wrote it ({want[:12]}…): the file was replaced or "
+                         f"changed, and joblib files are pickles that can run code; {fix}")
+
+
 class TabularDetector(Detector):
     """Base of the tree detectors: fit a classifier on the train split, score = P(change)."""
 
@@ -269,30 +305,35 @@ class TabularDetector(Detector):
 
     # ------------------------------------------------------------------ state
     def save_state(self, path: Path) -> None:
-        """Write the fitted model with joblib (atomically)."""
+        """Write the fitted model with joblib (atomically), and its sha256 beside it (see the module doc)."""
         import joblib
 
-        tmp = path.with_name(f".{path.name}.tmp")
-        joblib.dump(
-            {
-                "format": STATE_FORMAT,
-                "detector": self.name,
-                "estimator": self.estimator_name,
-                "model": self.model,
-                "constant": self.constant,
-                "n_features": self.n_features,
-                "features": list(self.params.features),
-                "params": dict(self.params.params),
-                "seed": self.seed,
-            },
-            tmp,
-        )
-        os.replace(tmp, path)
+        from satcore.io import atomic_path, write_text
+
+        state = {
+            "format": STATE_FORMAT,
+            "detector": self.name,
+            "estimator": self.estimator_name,
+            "model": self.model,
+            "constant": self.constant,
+            "n_features": self.n_features,
+            "features": list(self.params.features),
+            "params": dict(self.params.params),
+            "seed": self.seed,
+        }
+        with atomic_path(path) as tmp:
+            joblib.dump(state, tmp)
+        write_text(hash_path(path), f"{file_sha256(path)}  {path.name}\n")
 
     def load_state(self, path: Path) -> None:
-        """Read a model written by :meth:`save_state` (only a run folder's own file: joblib runs pickles)."""
+        """Read a model written by :meth:`save_state`, refusing it unless its sha256 is the one recorded.
+
+        Raises:
+            RunStopped: no recorded hash, or the file's hash differs from it (never unpickled then).
+        """
         import joblib
 
+        check_state_hash(path)
         state = joblib.load(path)
         if not isinstance(state, dict) or state.get("detector") != self.name:
             found = state.get("detector") if isinstance(state, dict) else type(state).__name__

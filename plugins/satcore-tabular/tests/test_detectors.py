@@ -565,3 +565,52 @@ def test_dask_worker_path_loads_the_saved_model(pairs_dir: Path, tmp_path: Path,
     rows = dask_executor._process_batch(refs, splits, pipeline.raw, None, str(out), "worker-test")
     got = {r["item_id"]: r["rf.score"] for r in rows}
     np.testing.assert_array_equal([got[i] for i in local["item_id"]], local["rf.score"].to_numpy())
+
+
+def _fitted_tree(tmp_path: Path) -> Any:
+    from satcore_tabular.detectors import DecisionTreeDetector, TabularParams
+
+    from satcore.components import RunContext
+
+    tree = DecisionTreeDetector(TabularParams(), RunContext(run_dir=tmp_path), "a")
+    tree.setup()
+    tree.fit([np.array([0.0, 1.0]), np.array([1.0, 0.0])], np.array([0, 1]))
+    tree.save_state(tree.state_path())
+    return tree
+
+
+def test_a_tampered_state_file_is_refused_before_unpickling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import joblib
+
+    tree = _fitted_tree(tmp_path)
+    path = tree.state_path()
+    record = path.with_name(path.name + ".sha256")
+    assert record.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    tree.load_state(path)  # its own file loads
+    # a pickle that would run code, swapped in for the state
+    joblib.dump({"detector": "decision-tree", "model": None, "constant": 0.0, "n_features": 2,
+                 "evil": print}, path)
+    loaded: list[Any] = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(RunStopped, match="sha256 .* differs from the one recorded"):
+        tree.load_state(path)
+    record.unlink()
+    with pytest.raises(RunStopped, match="without its recorded sha256"):
+        tree.load_state(path)
+    assert loaded == []  # never unpickled
+
+
+def test_resume_refuses_a_swapped_state_file(
+    pairs_dir: Path, tmp_path: Path, pm: Any, make_spec: Any
+) -> None:
+    out = tmp_path / "run"
+    spec = make_spec(pairs_dir, out, [{"id": "tree", "type": "decision-tree", "input": "probs"}])
+    run(spec, pm)
+    state = out / "fitted" / "tree.joblib"
+    state.write_bytes(state.read_bytes() + b"\0")
+    with pytest.raises(RunStopped, match="refusing to load fitted state"):
+        run(spec, pm, resume=True)
