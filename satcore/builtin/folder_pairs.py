@@ -18,6 +18,7 @@ from satcore.builtin.common import (
     load_truth,
     must_exist,
     tile_of,
+    valid_regex,
 )
 from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, read_raster
@@ -62,6 +63,13 @@ class FolderPairsParams(Params):
     @classmethod
     def _root_exists(cls, v: Path) -> Path:
         return must_exist(v, "folder")
+
+    @field_validator("list")
+    @classmethod
+    def _list_is_file(cls, v: Path | None) -> Path | None:
+        return None if v is None else must_exist(v, "list file")
+
+    _tile_pattern_ok = field_validator("tile_pattern")(valid_regex)
 
 
 class FolderPairsSource(Source):
