@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from satcore.cli import main
+from satcore.errors import SpecError
+from satcore.spec import load_pipeline
 from satcore.spec.yaml_lines import MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "levir-cd"
@@ -94,12 +96,15 @@ def test_not_utf8_names_the_line_and_byte(tmp_path, capsys):
 
 
 def test_spec_path_that_is_a_folder_or_too_long(tmp_path, capsys):
-    for arg, words in ((str(tmp_path), "is a directory"),  # click's own check
-                       (str(tmp_path / ("x" * 300)), "cannot read the spec file: File name too long")):
-        with pytest.raises(SystemExit) as ei:
-            main(["validate", arg])
-        out = capsys.readouterr().err
-        assert ei.value.code == 2 and words in out and "Traceback" not in out, out
+    with pytest.raises(SystemExit) as ei:
+        main(["validate", str(tmp_path)])
+    out = capsys.readouterr().err
+    assert ei.value.code == 2 and "is a directory" in out and "Traceback" not in out, out  # click's check
+    for arg, words in ((tmp_path, "is a folder, not a spec file"),  # the API, without click in front
+                       (tmp_path / ("x" * 300), "cannot read the spec file: File name too long"),
+                       (tmp_path / "none.yaml", "spec file does not exist")):
+        with pytest.raises(SpecError, match=words):
+            load_pipeline(arg)
 
 
 @pytest.mark.parametrize(("value", "words"), [
@@ -132,6 +137,10 @@ def test_over_long_paths_and_nul_bytes_are_spec_errors(tmp_path, capsys):
 def test_invalid_tile_pattern_fails_validation(tmp_path, capsys):
     code, out = validate(tmp_path, capsys, spec_text(source=", tile_pattern: '(['"))
     assert_clean(code, out, "source.tile_pattern: not a valid regular expression", line=2)
+    text = spec_text().replace(f"folder-pairs, root: {DATA}", f"geotiff-series, root: {tmp_path}, "
+                               "date_pattern: '(?P<date>'")
+    code, out = validate(tmp_path, capsys, text)  # (cva reads no series: a second problem)
+    assert_clean(code, out, "spec.yaml:2 source.date_pattern: not a valid regular expression")
 
 
 def test_list_or_manifest_that_is_a_folder(tmp_path, capsys):
@@ -173,3 +182,33 @@ def test_long_values_and_odd_keys_stay_one_short_line(tmp_path, capsys):
     code, out = validate(tmp_path, capsys, spec_text(head='"a\\nb": 1\n'))
     assert_clean(code, out, "'a\\nb': unknown key")
     assert len(out.strip().splitlines()) == 1, out
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["validate", "a\0b.yaml"], "Invalid value for 'SPEC': the path contains a NUL byte"),
+    (["validate", "x" * 300], "Invalid value for 'SPEC': the path is too long"),
+    (["run", "s.yaml", "--output", "o\0ut"], "Invalid value for '--output': the path contains a NUL byte"),
+    (["run", "s.yaml", "--output", "d/" * 2100], "Invalid value for '--output': the path is too long"),
+])
+def test_cli_paths_with_nul_or_too_long(capsys, args, words):
+    with pytest.raises(SystemExit) as ei:
+        main(args)
+    out = capsys.readouterr().err
+    assert ei.value.code == 2 and words in out and "Traceback" not in out, out
+
+
+def test_environment_oserror_is_one_line_exit_1(tmp_path, capsys, monkeypatch):
+    """A full disk or a refused write: `error: <why>: <file>`, exit 1 (a traceback with --debug)."""
+    import satcore.spec
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "results.parquet"))
+
+    monkeypatch.setattr(satcore.spec, "load_pipeline", full)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text())
+    with pytest.raises(SystemExit) as ei:
+        main(["validate", str(spec)])
+    out = capsys.readouterr().err
+    assert ei.value.code == 1, out
+    assert out == f"error: No space left on device: {tmp_path / 'out' / 'results.parquet'}\n"
