@@ -99,7 +99,8 @@ def _apply_overrides(data: dict[str, Any],
         for old in [k for k in where if k[:len(key)] == key]:  # replaced by this one
             del where[old]
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        where[key] = f"--set {dotted}={shown}"
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"  # the message names it, on one line
+        where[key] = f"--set {dotted[:120]}={shown}"
     return data, where
 
 

@@ -212,3 +212,14 @@ def test_environment_oserror_is_one_line_exit_1(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().err
     assert ei.value.code == 1, out
     assert out == f"error: No space left on device: {tmp_path / 'out' / 'results.parquet'}\n"
+
+
+def test_model_value_too_long_for_a_file_name(tmp_path, capsys):
+    """Found by the fuzzer (seed 3): `model:` is looked up next to the spec, and a long name made OSError."""
+    steps = "  - {type: cva, model: " + "x" * 300 + "}\n"
+    code, out = validate(tmp_path, capsys, spec_text(steps=steps))
+    assert_clean(code, out, "spec.yaml:4 steps[0].model: unknown model alias 'xxxxxxxx")  # (cva has no model)
+    assert all(len(line) < 400 for line in out.splitlines()), out
+    code, out = validate(tmp_path, capsys, spec_text(), "steps.cva.threshold=" + "y" * 300)
+    assert_clean(code, out, "--set steps.cva.threshold=yyyy")
+    assert all(len(line) < 400 for line in out.splitlines()), out
