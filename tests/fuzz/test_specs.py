@@ -64,14 +64,14 @@ def test_classify_can_fail():
     assert fuzz.classify(137, "") == "memory"
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=300)
 @given(number=st.integers(0, 10**9), seed=st.integers(0, 2**16))
 def test_generated_cases(workdir, bases, number, seed):
     case = fuzz.make_case(number, seed, bases)
     check(workdir, case.text, case.sets)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 @given(data=st.binary(max_size=600))
 def test_random_bytes(workdir, data):
     check(workdir, data)
@@ -85,7 +85,7 @@ _yaml_data = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | 
     inner, max_size=4), max_leaves=20)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=80)
 @given(key=st.sampled_from(["version", "name", "seed", "source", "steps", "evaluate", "output", "execution"]),
        value=_yaml_data, index=st.integers(0, 5))
 def test_any_yaml_value_under_any_top_key(workdir, bases, key, value, index):
@@ -94,7 +94,7 @@ def test_any_yaml_value_under_any_top_key(workdir, bases, key, value, index):
     check(workdir, yaml.safe_dump(data, allow_unicode=True).encode("utf-8", "surrogatepass"))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 @given(key=st.text(max_size=30) | st.sampled_from(["steps.cva.threshold", "steps.0.input", "output.dir",
                                                   "source.root", "evaluate.split", "steps.-1.type"]),
        value=st.text(max_size=40) | st.sampled_from(["&a [*a]", "*a", "!!python/object:os.system {}",
