@@ -26,6 +26,24 @@ SCAFFOLD_KINDS = ("detector", *(k for k in KIND_NAMES if k != "detector"))
 CORE_COMMANDS = ("run", "validate", "plugins", "models", "schema", "report", "new-plugin")
 
 
+class SafePath(click.Path):
+    """``click.Path`` that says what is wrong with a NUL byte or an over-long name (exit 2).
+
+    click's own check calls ``os.stat``, which raises for those instead of answering.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, after refusing what no file system accepts."""
+        text = os.fsdecode(value) if isinstance(value, (str, bytes, os.PathLike)) else str(value)
+        if "\0" in text:
+            self.fail("the path contains a NUL byte (\\0), which no file name can hold", param, ctx)
+        raw = text.encode("utf-8", "surrogatepass")  # about the bytes the OS gets (enough for a limit)
+        if len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/")):
+            self.fail(f"the path is too long ({len(raw):,} bytes; at most 255 a name and 4,096 in all)",
+                      param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class LazyGroup(click.Group):
     """Core commands first; unknown names are looked up among plugin commands."""
 
@@ -130,12 +148,12 @@ def _block_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=SafePath(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a spec value by dotted path; steps by id: --set steps.change.threshold=0.4")
 @click.option("--resume", is_flag=True, help="Continue the run in output.dir: finished items are skipped.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in output.dir.")
-@click.option("--output", "output_dir", type=click.Path(file_okay=False),
+@click.option("--output", "output_dir", type=SafePath(file_okay=False),
               help="Override output.dir (a relative path is taken from the current directory; output.dir in "
               "the spec or in --set is relative to the spec file).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -162,7 +180,7 @@ def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=SafePath(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec value (as for run).")
 def validate(spec: str, sets: tuple[str, ...]) -> None:
     """Check SPEC's keys, types and input chain without loading any model."""
@@ -262,7 +280,7 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+@click.option("--output", "-o", type=SafePath(dir_okay=False), help="Write to a file instead of stdout.")
 def schema(output: str | None) -> None:
     """Print the JSON Schema of pipeline specs, with the installed plugins' parameters."""
     from satcore.spec import pipeline_schema
@@ -275,7 +293,7 @@ def schema(output: str | None) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=SafePath(file_okay=False, exists=True))
 def report(run_dir: str) -> None:
     """Rebuild RUN_DIR/report.html from a finished run's files."""
     from satcore.outputs.report import build_report
@@ -344,9 +362,9 @@ def _size(n: float) -> str:
 @click.option("--kind", "kinds", type=click.Choice(SCAFFOLD_KINDS), multiple=True, default=("detector",),
               show_default=True, help="Component kind; repeat for several in one package (the first is "
               "called NAME, the others NAME-<kind>).")
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+@click.option("--dir", "directory", type=SafePath(file_okay=False), default=".", show_default=True,
               help="Where to create the package folder.")
-@click.option("--into", type=click.Path(file_okay=False, exists=True), default=None,
+@click.option("--into", type=SafePath(file_okay=False, exists=True), default=None,
               help="Add the kinds to this existing package (made by `new-plugin NAME`) instead of creating "
               "one; the components are called NAME-<kind>.")
 def new_plugin(name: str, kinds: tuple[str, ...], directory: str, into: str | None) -> None:
@@ -385,6 +403,12 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the environment: a full disk, no permission (a bug shows with --debug)
+        if debug:
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted; rerun with --resume to continue", err=True)
         sys.exit(1)

@@ -31,10 +31,26 @@ class EmptySourceError(SatcoreError):
 
 
 def must_exist(path: Path, what: str) -> Path:
-    """``path``, or a ``ValueError`` (a params validation error) saying it does not exist."""
+    """``path``, or a ``ValueError`` (a params validation error): it does not exist, or is the wrong kind.
+
+    ``what`` is ``"folder"`` for a folder; anything else names a file.
+    """
     if not path.exists():
         raise ValueError(f"{what} {path} does not exist")
+    if path.is_dir() != (what == "folder"):  # reading a folder as a file fails only at run time
+        raise ValueError(f"{what} {path} is a {'file' if what == 'folder' else 'folder'}: give the "
+                         f"{'folder' if what == 'folder' else 'file'} itself")
     return path
+
+
+def valid_regex(pattern: str | None) -> str | None:
+    """``pattern``, or a ``ValueError`` (a params validation error) when it is not a regular expression."""
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ValueError(f"not a valid regular expression: {str(exc)[:120]}") from None
+    return pattern
 
 
 def tile_of(stem: str, pattern: str | None) -> str:

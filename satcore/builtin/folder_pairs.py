@@ -21,6 +21,7 @@ from satcore.builtin.common import (
     mark_invalid,
     must_exist,
     tile_of,
+    valid_regex,
 )
 from satcore.components import Params, Source, SpecPath
 from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
@@ -66,6 +67,13 @@ class FolderPairsParams(Params):
     @classmethod
     def _root_exists(cls, v: Path) -> Path:
         return must_exist(v, "folder")
+
+    @field_validator("list")
+    @classmethod
+    def _list_is_file(cls, v: Path | None) -> Path | None:
+        return None if v is None else must_exist(v, "list file")
+
+    _tile_pattern_ok = field_validator("tile_pattern")(valid_regex)
 
 
 class FolderPairsSource(Source):

@@ -10,7 +10,14 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from satcore.builtin.common import EmptySourceError, IdChecker, mark_invalid, must_exist, parse_time
+from satcore.builtin.common import (
+    EmptySourceError,
+    IdChecker,
+    mark_invalid,
+    must_exist,
+    parse_time,
+    valid_regex,
+)
 from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, _describe_read_failure, read_raster
 from satcore.errors import ComponentError, SpecError
@@ -40,6 +47,8 @@ class GeoTiffSeriesParams(Params):
     @classmethod
     def _exists(cls, v: Path) -> Path:
         return must_exist(v, "folder")
+
+    _date_pattern_ok = field_validator("date_pattern")(valid_regex)
 
 
 class GeoTiffSeriesSource(Source):

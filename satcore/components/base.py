@@ -41,7 +41,7 @@ DATA_KINDS = {
 class Params(BaseModel):
     """Base for component parameters: unknown keys are errors, every field documented."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # `threshold: .nan` is a typo
 
 
 @dataclass

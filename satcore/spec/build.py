@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from satcore.errors import PluginConflictError, SpecError, UnknownComponentError
 from satcore.kinds import STEP_KINDS
 from satcore.spec import graph
-from satcore.spec.describe import _Problems
+from satcore.spec.describe import _Problems, _short
 from satcore.spec.graph import SOURCE
 from satcore.spec.model import PipelineSpec
 from satcore.spec.models_check import _registry_for, check_model_alias
 from satcore.spec.overrides import _apply_overrides, expand_env
 from satcore.spec.pipeline import Pipeline, ResolvedStep
-from satcore.spec.yaml_lines import Loc, load_yaml
+from satcore.spec.yaml_lines import Loc, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
     from satcore.components import Component, Params
@@ -35,13 +35,28 @@ def _component_kinds(kind: str) -> tuple[str, ...]:
 def _validate_params(cls: type[Component], data: dict[str, Any], base_dir: Path,
                      problems: _Problems, loc: Loc) -> Params | None:
     version = data.pop("params_version", cls.params_version)
-    if version != cls.params_version:
-        data = cls.upgrade_params(data, int(version))
+    current = cls.params_version
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= current:
+        known = f"an integer from 1 to {current}" if current > 1 else "1"
+        newer = "; a newer satcore or plugin wrote it: upgrade" if isinstance(version, int) and \
+            not isinstance(version, bool) and version > current else ""
+        problems.add((*loc, "params_version"), f"expected {known} (the params versions {cls.name!r} knows), "
+                     f"got {_short(version)}{newer}")
+        return None
+    if version != current:
+        try:
+            data = cls.upgrade_params(data, version)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the old params are malformed
+            problems.add(loc, f"{cls.name!r} could not upgrade these params from params_version {version}: "
+                         f"{type(exc).__name__}: {exc}")
+            return None
     try:
         return cls.params_model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         problems.add_validation(err, loc, cls.params_model, data)
-        return None
+    except OSError as exc:  # a validator looked at the disk: a name too long, no permission
+        problems.add(loc, f"{exc.strerror or exc}: {_short(exc.filename)}; fix the path")
+    return None
 
 
 def build_pipeline(data: Any, path: Path | None = None, lines: dict[Loc, int] | None = None,
@@ -229,10 +244,12 @@ def load_pipeline(spec: str | os.PathLike[str] | Mapping[str, Any],
     if isinstance(spec, Mapping):
         data: Any = copy.deepcopy(dict(spec))
     else:
-        path = Path(spec).resolve()
-        if not path.exists():
-            raise SpecError(f"{spec}: spec file does not exist")
-        data, lines = load_yaml(path.read_text(encoding="utf-8"), str(Path(spec)))
+        shown = str(spec)
+        try:
+            path = Path(spec).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL byte, a symlink loop
+            raise SpecError(f"{shown[:200]!r}: not a usable spec path: {exc}") from None
+        data, lines = load_yaml(read_spec_text(path, shown), shown)
     overridden: dict[Loc, str] = {}
     if overrides:
         if not isinstance(data, dict):

@@ -50,6 +50,12 @@ class _Problems:
 _MISSING: Any = object()
 
 
+def _short(value: Any, n: int = 80) -> str:
+    """``repr(value)`` cut to ``n`` characters, so a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
 def _describe_errors(entries: list[tuple[Loc, Any]], data: Any,
                      model: type[BaseModel] | None) -> list[tuple[Loc, str]]:
     """One message per problem from pydantic's errors, with union members resolved.
@@ -110,7 +116,7 @@ def _describe_union(where: Loc, members: dict[Any, list[tuple[Loc, Any]]], data:
         return [(where, describe_error(errs[0], model, where))]
     wanted = [_expectation(e) for e in errs]
     got = value if value is not _MISSING else errs[0].get("input")
-    shown = f"a {type(got).__name__}" if isinstance(got, (dict, list)) else repr(got)
+    shown = f"a {type(got).__name__}" if isinstance(got, (dict, list)) else _short(got)
     return [(where, f"expected {' or '.join(dict.fromkeys(wanted))}, got {shown}")]
 
 
@@ -178,7 +184,7 @@ def _expectation(e: Any) -> str:
     names = {"float_parsing": "a number", "float_type": "a number", "int_parsing": "an integer",
              "int_type": "an integer", "bool_parsing": "true/false", "bool_type": "true/false",
              "string_type": "a string", "dict_type": "a mapping", "model_type": "a mapping",
-             "list_type": "a list", "tuple_type": "a list"}
+             "list_type": "a list", "tuple_type": "a list", "finite_number": "a finite number"}
     if e["type"] in names:
         return names[e["type"]]
     msg = str(e["msg"])
@@ -217,5 +223,5 @@ def describe_error(e: Any, model: type[BaseModel] | None, loc: Loc) -> str:
     got = e.get("input")
     if isinstance(got, (dict, list)):
         return f"{msg}, got a {type(got).__name__}"
-    return f"{msg}, got {got!r}"
+    return f"{msg}, got {_short(got)}"
 

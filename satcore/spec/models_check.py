@@ -48,11 +48,12 @@ def model_problem(value: Any, allow_remote_code: bool, registry: Registry | Call
         registry = registry()
     entry = registry.models.get(value)
     if entry is None:
-        if looks_like_path(value) or (base_dir / os.path.expanduser(value)).exists():
+        if looks_like_path(value) or _exists(base_dir / os.path.expanduser(value)):
             return None
-        close = difflib.get_close_matches(value, list(registry.models), n=1)
+        close = difflib.get_close_matches(value[:200], list(registry.models), n=1)
         hint = f" — did you mean {close[0]!r}?" if close else ""
-        return (f"unknown model alias {value!r}{hint} (`satcore models` lists them); add your own in "
+        shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "…"
+        return (f"unknown model alias {shown}{hint} (`satcore models` lists them); add your own in "
                 f"{satcore_home() / 'registry.yaml'}, or give a checkpoint path")
     needs = entry.get("needs") or []
     if "trust_remote_code" in needs and not allow_remote_code:
@@ -60,6 +61,14 @@ def model_problem(value: Any, allow_remote_code: bool, registry: Registry | Call
         return (f"model alias {value!r} needs trust_remote_code: loading it {NEEDS['trust_remote_code']}. "
                 f"If you trust {repo}, add this line to the step: `allow_remote_code: true`")
     return None
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, and ``False`` for a name the OS refuses (too long: not a file next to the spec)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def check_model_alias(value: Any, allow_remote_code: bool, registry: Registry | Callable[[], Registry],

@@ -13,8 +13,10 @@ from typing import Any
 import yaml
 
 from satcore.errors import SpecError
-from satcore.spec.yaml_lines import Loc
+from satcore.spec.yaml_lines import Loc, SpecLimitError, load_scalar
 
+#: a list index in a ``--set`` path (ASCII digits: ``int`` would also take "٣"; short: no 5,000-digit int)
+_INDEX = re.compile(r"-?[0-9]{1,18}")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -49,8 +51,10 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
             raise SpecError(f"--set {p!r}: expected KEY=VALUE, e.g. --set steps.change.threshold=0.4")
         k, v = p.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
-        except yaml.YAMLError:
+            out[k.strip()] = load_scalar(v) if v.strip() else ""
+        except SpecLimitError as exc:  # within YAML's syntax, past satcore's bounds: no plain string meant
+            raise SpecError(f"--set {p[:100]}: {exc.problem}") from None
+        except yaml.YAMLError:  # not YAML: the text itself (`--set name=a: b`)
             out[k.strip()] = v
     return out
 
@@ -95,12 +99,13 @@ def _apply_overrides(data: dict[str, Any],
         for old in [k for k in where if k[:len(key)] == key]:  # replaced by this one
             del where[old]
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        where[key] = f"--set {dotted}={shown}"
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"  # the message names it, on one line
+        where[key] = f"--set {dotted[:120]}={shown}"
     return data, where
 
 
 def _list_index(seq: list[Any], part: str, dotted: str) -> int:
-    if part.lstrip("-").isdigit():
+    if _INDEX.fullmatch(part):
         idx = int(part)
         if -len(seq) <= idx < len(seq):
             return idx
