@@ -1,6 +1,6 @@
 """Fuzzing ``satcore validate`` (issue 9): every spec is accepted or a clean exit 2, never a traceback.
 
-A bounded, derandomised run of ``benchmarks/fuzz_specs.py``'s generators (structural mutations of the
+A bounded, derandomised run of ``tools/fuzz_specs.py``'s generators (structural mutations of the
 example specs, bytes, YAML tags and aliases, ``--set`` values, line edits), in-process, plus hypothesis's own
 strategies for bytes, YAML data and ``--set`` values. The script runs any number of cases, each in a child
 with time and memory limits; docs/reliability.md has its figures.
@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_specs.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "fuzz_specs.py"
 _spec = importlib.util.spec_from_file_location("satcore_fuzz_specs", SCRIPT)
 assert _spec is not None and _spec.loader is not None
 fuzz = importlib.util.module_from_spec(_spec)

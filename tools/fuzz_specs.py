@@ -1,7 +1,7 @@
 """Fuzz ``satcore validate`` with hostile and broken specs; count how each case ends.
 
-    python benchmarks/fuzz_specs.py                      # 2,000 cases, 2 workers, seed 0
-    python benchmarks/fuzz_specs.py --cases 20000 --workers 4 --seed 7 --keep findings/
+    python tools/fuzz_specs.py                      # 2,000 cases, 2 workers, seed 0
+    python tools/fuzz_specs.py --cases 20000 --workers 4 --seed 7 --keep findings/
 
 Each case is one spec file (and maybe ``--set`` values) made from the example specs (``examples/*.yaml``,
 ``tests/conf/*.yaml``) by one of five generators, chosen in turn:
