@@ -196,7 +196,8 @@ def render_html(cmp: dict[str, Any]) -> str:
     for r in cmp["rows"]:
         kind = " (own threshold)" if r["kind"] == "own threshold" else ""
         tds = "".join(cell(r["values"][n], r["ci95"][n], (n, r["step"], r["split"]) in gaps) for n in runs)
-        n_note = "" if r["average_n"] == len(runs) else f"<br><small>{r['average_n']} of {len(runs)} runs</small>"
+        n_note = ("" if r["average_n"] == len(runs)
+                  else f"<br><small>{r['average_n']} of {len(runs)} runs</small>")
         body.append(f"<tr><td>{e(r['split'])}</td><td>{e(r['step'])}{kind}</td><td>{e(r['metric'])}</td>{tds}"
                     f"{cell(r['average'], r['average_ci95'])[:-5]}{n_note}</td></tr>")
     bal = "".join(f"<td>{e(_balance(cmp, n))}</td>" for n in runs)
@@ -207,7 +208,8 @@ def render_html(cmp: dict[str, Any]) -> str:
         "td:nth-child(-n+3){text-align:left}.gap{background:#fee}table{border-collapse:collapse}</style>"
         f"<h1>satcore compare</h1><p>Runs: {e(', '.join(cmp['run_dirs']))}</p>"
         f"<table><tr><th>split</th><th>step</th><th>metric</th>{head}<th>average</th></tr>"
-        f"<tr><td colspan=3>class balance (changed/items)</td>{bal}<td></td></tr>{''.join(body)}</table>"
+        f"<tr><td colspan=3>class balance (changed/items)</td>{bal}<td></td></tr>"
+        f"{''.join(body)}</table>"
         "<p><small>Brackets: bootstrap 95% intervals over items; the average's is a normal approximation over "
         "independent runs, shown only where every run has one. Rows marked <i>own threshold</i> give each "
         "metric at the threshold that maximises it on the train split: such a thesis-style row mixes "
