@@ -211,6 +211,6 @@ def render_html(cmp: dict[str, Any]) -> str:
         f"<tr><td colspan=3>class balance (changed/items)</td>{bal}<td></td></tr>"
         f"{''.join(body)}</table>"
         "<p><small>Brackets: bootstrap 95% intervals over items; the average's is a normal approximation "
-        "over independent runs, shown only where every run has one. Rows marked <i>own threshold</i> give each "
-        "metric at the threshold that maximises it on the train split: such a thesis-style row mixes "
+        "over independent runs, shown only where every run has one. Rows marked <i>own threshold</i> give "
+        "each metric at the threshold that maximises it on the train split: such a thesis-style row mixes "
         "thresholds. Compare each step with the always-change baseline.</small></p>")
