@@ -1,6 +1,6 @@
 """examples/thesis/e2-*.yaml (issue 13): each spec runs with the tiny test CLIP on synthetic folders in its
 dataset's layout (made from the bundled LEVIR-CD sample), and every cell of the thesis's Tables 3–4 is
-written:each metric at its own threshold, train and test, per dataset, plus the average over datasets."""
+written: each metric at its own threshold, train and test, per dataset, plus the average over datasets."""
 
 from __future__ import annotations
 
