@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from satcore.outputs.report_blocks import block_sections
+from satcore.outputs.report_blocks import block_sections, objective_rows
 from satcore.plots import display_rgb, fig_to_html
 
 PANEL_ITEMS = 6
@@ -110,32 +110,7 @@ def _change_section(metrics: dict[str, Any]) -> tuple[str, str]:
         f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
         + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
         + ". Compare every step with the <i>always change</i> baseline.</p>" + _metrics_table(metrics)
-        + _objective_rows(metrics)))
-
-
-def _objective_rows(metrics: dict[str, Any]) -> str:
-    """The thesis-style rows: each metric at its own optimal threshold (``image.by_objective``), if any."""
-    keys = ("accuracy", "precision", "recall", "f1")
-    rows = []
-    for sid, per in metrics.get("steps", {}).items():
-        for split, e in per.items():
-            by = ((e or {}).get("image") or {}).get("by_objective") if isinstance(e, dict) else None
-            if not by:
-                continue
-            cells = "".join(
-                f"<td>{_fmt(by[k].get(k))}<br><small>at {_fmt(by[k].get('threshold'))}</small></td>"
-                if k in by else "<td>—</td>" for k in keys)
-            rows.append(f"<tr><td>{html.escape(split)}</td><td>{html.escape(sid)}</td>{cells}</tr>")
-    if not rows:
-        return ""
-    return ("<h3>Each metric at its own threshold (thesis-style row)</h3>"
-            "<p><b>This thesis-style row mixes thresholds:</b> each cell is one metric at the threshold that "
-            "maximises it on the train split, so the cells of a row come from different decision rules and "
-            "no single classifier scores them all (e.g. its F1 is not the harmonic mean of its precision and "
-            "recall). Use the table above for one rule's numbers; every objective's full metrics are in "
-            "metrics.json under <code>image.by_objective</code>.</p>"
-            "<table><tr><th>split</th><th>step</th><th>accuracy</th><th>precision</th><th>recall</th>"
-            f"<th>F1</th></tr>{''.join(rows)}</table>")
+        + objective_rows(metrics)))
 
 
 def _as_text(results: Any) -> Any:

@@ -14,7 +14,7 @@ from satcore.cli import cli
 from satcore.errors import UsageError
 from satcore.outputs.compare import BASELINE, compare_runs
 
-LEVIR = Path(__file__).resolve().parents[1] / "examples" / "data" / "levir-cd"
+LEVIR = Path(__file__).resolve().parents[2] / "examples" / "data" / "levir-cd"
 
 
 def _run(tmp_path: Path, name: str, seed: int, steps: list[dict]) -> Path:
