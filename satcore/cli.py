@@ -23,7 +23,7 @@ from satcore.version import __version__
 #: ``new-plugin --kind`` choices: detector (the default) first
 SCAFFOLD_KINDS = ("detector", *(k for k in KIND_NAMES if k != "detector"))
 
-CORE_COMMANDS = ("run", "validate", "plugins", "models", "schema", "report", "new-plugin")
+CORE_COMMANDS = ("run", "validate", "plugins", "models", "schema", "report", "compare", "new-plugin")
 
 
 class SafePath(click.Path):
@@ -242,6 +242,24 @@ def report(run_dir: str) -> None:
     from satcore.outputs.report import build_report
 
     click.echo(str(build_report(run_dir)))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=SafePath(file_okay=False, exists=True))
+@click.option("--metric", "metrics", multiple=True,
+              type=click.Choice(["accuracy", "precision", "recall", "f1"]),
+              help="Image metrics to show (repeat; default all four).")
+@click.option("--html", "html_out", type=SafePath(dir_okay=False), help="Also write the table as HTML here.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def compare(run_dirs: tuple[str, ...], metrics: tuple[str, ...], html_out: str | None, as_json: bool) -> None:
+    """Compare finished runs (e.g. one per dataset): runs as columns, the average, baselines beside them."""
+    from satcore.io import write_text
+    from satcore.outputs.compare import DEFAULT_METRICS, compare_runs, render_html, render_text
+
+    cmp = compare_runs(run_dirs, metrics or DEFAULT_METRICS)
+    if html_out:
+        write_text(Path(html_out), render_html(cmp))
+    click.echo(json.dumps(cmp, indent=2) if as_json else render_text(cmp).rstrip("\n"))
 
 
 @cli.command()

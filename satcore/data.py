@@ -194,7 +194,10 @@ class Item:
     def __post_init__(self) -> None:
         if self.image_label is None and self.label is not None:
             lab = self.label if self.valid is None else self.label & self.valid
-            self.image_label = int(bool(lab.any()))
+            # a source may ask for more than one changed pixel (`min_changed_pixels`, kept in meta so that
+            # augmented copies, whose label follows their transformed mask, use the same rule)
+            least = int(self.meta.get("min_changed_pixels", 1))
+            self.image_label = int(bool(lab.any())) if least <= 1 else int(int(lab.sum()) >= least)
         self.images = list(self.images)
         self.classes = _str_tuple(self.classes, "classes", self.item_id)
         self.texts = _str_tuple(self.texts, "texts", self.item_id)

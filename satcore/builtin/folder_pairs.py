@@ -56,6 +56,9 @@ class FolderPairsParams(Params):
         description="Regex on the file stem whose `tile` group is the item's `tile` "
         "(crops of one tile share it); "
         "the default strips a trailing `_<row>_<col>`.")
+    min_changed_pixels: int = Field(
+        1, ge=1, description="An item's image label is 'change' when its mask has at least this many "
+        "changed (valid) pixels; 1: any changed pixel. Raise it to ignore a few stray mask pixels.")
     splits: Literal["auto", "folders", "none"] = Field(
         "auto", description="The dataset's own split folders. `folders`: read `root/train/`, `root/val/` "
         "and `root/test/` (those present), each in the `A/ B/ label/` layout; item ids are "
@@ -195,5 +198,8 @@ class FolderPairsSource(Source):
         if a.count != b.count:
             raise ComponentError(f"{ref.paths['a']} has {a.count} bands but {ref.paths['b']} has {b.count}")
         label, valid = load_truth(ref, a.shape, p.ignore_value, p.max_pixels)
-        item = Item(ref.item_id, [a, b], label=label, valid=valid, meta=dict(ref.meta))
+        meta = dict(ref.meta)
+        if p.min_changed_pixels > 1:
+            meta["min_changed_pixels"] = p.min_changed_pixels
+        item = Item(ref.item_id, [a, b], label=label, valid=valid, meta=meta)
         return mark_invalid(item, self.context.logger)

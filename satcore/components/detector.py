@@ -27,6 +27,10 @@ class Detection:
         label_map: per-pixel boolean change decision.
         threshold: the threshold behind ``label``, if one was used.
         extra: further table cells (explanations, intermediate values).
+        by_objective: further image-level decisions, one per named objective: ``{name: (label, threshold)}``
+            (e.g. one threshold fitted per metric, as the thesis's "Threshold Optimization" rows). The
+            writer computes the image metrics of each under ``image.by_objective.<name>`` in metrics.json;
+            ``label`` stays the step's own decision.
     """
 
     score: float | None = None
@@ -35,6 +39,7 @@ class Detection:
     label_map: np.ndarray | None = None
     threshold: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    by_objective: dict[str, tuple[int, float | None]] = field(default_factory=dict)
 
 
 class Detector(Component):

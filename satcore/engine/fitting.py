@@ -79,12 +79,12 @@ def fit_records(engine: Engine, steps: list[tuple[ResolvedStep, Detector]],
     per_class: dict[int, int] | None = None
     if aug is not None:
         known = [int(r.meta["change"]) for r in train if r.meta.get("change") not in (None, "")]
-        if aug.balance and len(known) < len(train):
+        if aug.balance and isinstance(aug.copies, int) and len(known) < len(train):
             # folder-pairs labels are only known once the masks are read: a first pass counts the classes
             # (reading only; no step runs), so balancing works for every source
             known = [int(x.image_label) for _refs, loaded in engine.loader.iter_loaded(batches)
                      for x in loaded if isinstance(x, Item) and x.image_label is not None]
-        if known:
+        if known or not isinstance(aug.copies, int):  # copies per class need no counts
             per_class = copies_per_class(np.asarray(known, dtype=int), aug.copies, aug.balance)
 
     def group_of(item: Item) -> str:
@@ -119,7 +119,8 @@ def fit_records(engine: Engine, steps: list[tuple[ResolvedStep, Detector]],
             # copies of this batch's (training) items only, run in chunks of batch_size to bound memory
             extra: list[Item] = []
             for it in items:
-                n = per_class.get(int(it.image_label or 0), aug.copies) if per_class else aug.copies
+                n = (per_class.get(int(it.image_label or 0), 0) if per_class is not None
+                     else aug.copies if isinstance(aug.copies, int) else 0)
                 for k in range(n):
                     rng = item_rng(spec.seed, it.item_id, k)
                     extra.append(augment_item(it, rng, aug.scale, aug.rotate, k))

@@ -159,6 +159,9 @@ def step_cells(engine: Engine, rs: ResolvedStep, comp: Component, item: Item, ou
     bins = engine.bins
     if out.label is not None:
         row[f"_pred.{rs.id}"] = int(out.label)
+    if out.by_objective:  # one JSON cell: {objective: [label, threshold]} (writer → image.by_objective)
+        row[f"_byobj.{rs.id}"] = json.dumps({k: [int(v[0]), None if v[1] is None else float(v[1])]
+                                             for k, v in out.by_objective.items()})
     score_q = None
     if out.score_map is not None:
         if out.score_map.shape != item.reference.shape:

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from satcore.outputs.report_blocks import block_sections
+from satcore.outputs.report_blocks import block_sections, objective_rows
 from satcore.plots import display_rgb, fig_to_html
 
 PANEL_ITEMS = 6
@@ -109,7 +109,8 @@ def _change_section(metrics: dict[str, Any]) -> tuple[str, str]:
     return ("Metrics", (
         f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
         + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
-        + ". Compare every step with the <i>always change</i> baseline.</p>" + _metrics_table(metrics)))
+        + ". Compare every step with the <i>always change</i> baseline.</p>" + _metrics_table(metrics)
+        + objective_rows(metrics)))
 
 
 def _as_text(results: Any) -> Any:

@@ -155,3 +155,29 @@ def block_sections(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
             out.append((title, f"<p>not available: {html.escape(type(exc).__name__)}: "
                                f"{html.escape(str(exc))}</p>"))
     return out
+
+
+def objective_rows(metrics: dict[str, Any]) -> str:
+    """The thesis-style rows: each metric at its own optimal threshold (``image.by_objective``), if any."""
+    keys = ("accuracy", "precision", "recall", "f1")
+    rows = []
+    for sid, per in metrics.get("steps", {}).items():
+        for split, e in per.items():
+            by = ((e or {}).get("image") or {}).get("by_objective") if isinstance(e, dict) else None
+            if not by:
+                continue
+            cells = "".join(
+                f"<td>{fmt(by[k].get(k))}<br><small>at {fmt(by[k].get('threshold'))}</small></td>"
+                if k in by else "<td>—</td>" for k in keys)
+            rows.append(f"<tr><td>{html.escape(split)}</td><td>{html.escape(sid)}</td>{cells}</tr>")
+    if not rows:
+        return ""
+    return ("<h3>Each metric at its own threshold (thesis-style row)</h3>"
+            "<p><b>This thesis-style row mixes thresholds:</b> each cell is one metric at the threshold that "
+            "maximises it on the train split, so the cells of a row come from different decision rules and "
+            "no single classifier scores them all (e.g. its F1 is not the harmonic mean of its precision and "
+            "recall). Use the table above for one rule's numbers; every objective's full metrics are in "
+            "metrics.json under <code>image.by_objective</code>.</p>"
+            "<table><tr><th>split</th><th>step</th><th>accuracy</th><th>precision</th><th>recall</th>"
+            f"<th>F1</th></tr>{''.join(rows)}</table>")
+

@@ -79,6 +79,27 @@ class _Acc:
         self.yhat: list[int] = []
         self.boot = ItemBootstrap(n_boot, seed)
         self.items = 0
+        # objective → ([truth], [label], {threshold}): a detector's further decisions (Detection.by_objective)
+        self.by_objective: dict[str, tuple[list[int], list[int], set[float]]] = {}
+
+    def add_objectives(self, truth: int, cell: Any) -> None:
+        """One item's ``_byobj.<step>`` cell: ``{objective: [label, threshold]}`` as JSON."""
+        if not isinstance(cell, str) or not cell:
+            return
+        for name, (label, thr) in json.loads(cell).items():
+            ys, preds, thrs = self.by_objective.setdefault(name, ([], [], set()))
+            ys.append(truth)
+            preds.append(int(label))
+            if thr is not None:
+                thrs.add(float(thr))
+
+    def objective_metrics(self) -> dict[str, Any]:
+        """``image.by_objective``: each objective's threshold and image metrics on these items."""
+        out: dict[str, Any] = {}
+        for name, (ys, preds, thrs) in self.by_objective.items():
+            m = image_metrics(np.asarray(ys), np.asarray(preds), next(iter(thrs)) if len(thrs) == 1 else None)
+            out[name] = {"threshold": m.pop("threshold"), **m}
+        return out
 
     def add_item(self, item_id: str, truth: int, pred: Any, counts: Any, hp: Any, hn: Any) -> None:
         self.items += 1
@@ -207,6 +228,7 @@ def compute_metrics(frames: Iterable[pd.DataFrame], settings: OutputSettings) ->
                 acc[(sid, split)].add_item(
                     item_id, truth, None if pred is None or _isnan(pred) else pred,
                     None if _isnan(c) else c, None if _isnan(hp) else hp, None if _isnan(hn) else hn)
+                acc[(sid, split)].add_objectives(truth, rec.get(f"_byobj.{sid}"))
     if not truth_items and not blocks.any():
         return None
     out: dict[str, Any] = {}
@@ -263,6 +285,8 @@ def _change_metrics(det_ids: tuple[str, ...], acc: dict[tuple[str, str], _Acc],
             if a.y:
                 entry["image"] = image_metrics(np.asarray(a.y), np.asarray(a.yhat),
                                                next(iter(thr)) if thr and len(thr) == 1 else None)
+                if a.by_objective:
+                    entry["image"]["by_objective"] = a.objective_metrics()
             else:
                 entry["image"] = None
                 entry["image_reason"] = "the step gives no image-level label"

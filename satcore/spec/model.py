@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 # defined with the components (plugins' params use them too); re-exported here, where they were first
 from satcore.components.paths import SpecPath as SpecPath
@@ -76,11 +76,36 @@ SplitShape = Annotated[Annotated[SplitSpec, Tag("SplitSpec")] | Annotated[SplitB
                        Discriminator(_split_shape)]
 
 
+#: The names ``evaluate.augment.copies`` accepts for the two image classes.
+CLASS_KEYS = {"0": 0, "1": 1, "unchanged": 0, "no change": 0, "no-change": 0, "changed": 1, "change": 1}
+
+
 class AugmentSpec(_Strict):
     """Training-side augmentation (applied after the split, to train items only)."""
 
-    copies: int = Field(1, ge=0, description="Augmented copies per training item.")
-    balance: bool = Field(True, description="Give the minority class extra copies so classes even out.")
+    copies: int | dict[int | str, int] = Field(
+        1, description="Augmented copies per training item; or per class, `{0: 1, 1: 0}` or "
+        "`{unchanged: 1, changed: 0}` (a class left out gets none; `balance` is then not applied).")
+    balance: bool = Field(True, description="Give the minority class extra copies so classes even out "
+                          "(with one `copies` number).")
+
+    @field_validator("copies")
+    @classmethod
+    def _copies(cls, v: int | dict[int | str, int]) -> int | dict[int | str, int]:
+        if isinstance(v, int):
+            if v < 0:
+                raise ValueError(f"copies must be 0 or more, got {v}")
+            return v
+        out: dict[int | str, int] = {0: 0, 1: 0}
+        for key, n in v.items():
+            cls_ = CLASS_KEYS.get(str(key).strip().lower())
+            if cls_ is None:
+                raise ValueError(f"copies: unknown class {key!r}; use 0/1 or "
+                                 f"{', '.join(sorted(k for k in CLASS_KEYS if not k.isdigit()))}")
+            if not isinstance(n, int) or n < 0:
+                raise ValueError(f"copies.{key}: give a whole number 0 or more, got {n!r}")
+            out[cls_] = n
+        return out
     scale: tuple[float, float] = Field((0.5, 1.5), description="Random scale range.")
     rotate: tuple[float, float] = Field((-90.0, 90.0), description="Random rotation range in degrees.")
 

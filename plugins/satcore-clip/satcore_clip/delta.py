@@ -15,20 +15,46 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from satcore.components import Batch, Detection, Detector, DetectorParams, Params
 from satcore.errors import ComponentError
 from satcore.evaluate.threshold import OBJECTIVES, threshold_curve
 
+Objective = Literal["f1", "accuracy", "recall", "precision"]
+
 
 class OptimiseThreshold(Params):
-    """``threshold: {optimise: f1}``: choose the threshold maximising a metric on the train split."""
+    """``threshold: {optimise: f1}``: choose the threshold maximising a metric on the train split.
 
-    optimise: Literal["f1", "accuracy", "recall", "precision"] = Field(
+    ``{optimise: [f1, accuracy, recall, precision]}`` fits one threshold per metric (the thesis's "Threshold
+    Optimization" rows): the first decides the step's ``label``; each one's threshold and image metrics go
+    to metrics.json under ``image.by_objective``.
+    """
+
+    optimise: Objective | list[Objective] = Field(
         "f1",
-        description="The metric the threshold maximises on the train split (ties → the highest threshold).",
+        description="The metric the threshold maximises on the train split (ties → the highest threshold); "
+        "a list fits one threshold per metric, the first deciding `label`, all reported under "
+        "`image.by_objective` in metrics.json.",
     )
+
+    @field_validator("optimise")
+    @classmethod
+    def _distinct(cls, v: Any) -> Any:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"optimise: give one or more distinct metrics, got {v}")
+        return v
+
+    @property
+    def objectives(self) -> list[str]:
+        """The metrics optimised, the deciding one first."""
+        return list(self.optimise) if isinstance(self.optimise, list) else [self.optimise]
+
+    @property
+    def primary(self) -> str:
+        """The metric whose threshold decides ``label``."""
+        return self.objectives[0]
 
 
 class ProbabilityDeltaParams(DetectorParams):
@@ -86,6 +112,8 @@ class ProbabilityDeltaDetector(Detector):
         thr = self.params.threshold
         self.threshold: float | None = float(thr) if isinstance(thr, (int, float)) else None
         self.state: dict[str, Any] = {}
+        #: objective → fitted threshold, when several are optimised (``{optimise: [f1, …]}``)
+        self.by_objective: dict[str, float] = {}
 
     # ------------------------------------------------------------------ scoring
     def _pair(self, item_id: str, inp: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -118,15 +146,20 @@ class ProbabilityDeltaDetector(Detector):
                     "scored as 0 when optimising, as scikit-learn's zero_division=0")
         fixed = self.params.threshold
         if isinstance(fixed, OptimiseThreshold):
-            self.threshold = best[fixed.optimise]["threshold"]
-            objective: str | None = fixed.optimise
+            self.threshold = best[fixed.primary]["threshold"]
+            objective: str | None = fixed.primary
         else:
             self.threshold = float(fixed)
             objective = None
         keep = _downsample(len(curve.thresholds), self.params.curve_points)
         always_change = bool(self.threshold < scores.min())
+        by_objective = (
+            {o: best[o]["threshold"] for o in fixed.objectives}
+            if isinstance(fixed, OptimiseThreshold) and isinstance(fixed.optimise, list) else {})
+        self.by_objective = by_objective
         self.state = {
             "version": 1,
+            "by_objective": by_objective,
             "distance": self.params.distance,
             "threshold": self.threshold,
             "objective": objective,
@@ -165,6 +198,7 @@ class ProbabilityDeltaDetector(Detector):
         """Reuse a fitted threshold (``--resume``)."""
         self.state = json.loads(path.read_text())
         self.threshold = float(self.state["threshold"])
+        self.by_objective = {k: float(v) for k, v in self.state.get("by_objective", {}).items()}
 
     def process(self, batch: Batch) -> list[Detection]:
         """Δ, the decision, and which classes rose or fell most."""
@@ -186,6 +220,7 @@ class ProbabilityDeltaDetector(Detector):
                     score=score,
                     label=int(score > self.threshold),
                     threshold=self.threshold,
+                    by_objective={o: (int(score > t), t) for o, t in self.by_objective.items()},
                     extra={
                         "rose": "; ".join(rose),
                         "fell": "; ".join(fell),

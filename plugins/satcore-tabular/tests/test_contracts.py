@@ -60,3 +60,14 @@ class TestGradientBoostingContract(_TreeContract):
 class TestXGBoostContract(_TreeContract):
     component = XGBoostDetector
     params: ClassVar[dict[str, Any]] = {"params": {"n_estimators": 10}}
+
+
+def test_feature_sets_64_and_96_numbers():
+    """`features: [p1, p2]` is the thesis's stored 64 numbers; the default adds |p1 − p2| (96)."""
+    from satcore_tabular.detectors import feature_vector
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(32), size=2)
+    assert np.array_equal(feature_vector({"probabilities": p}, ["p1", "p2"]), np.r_[p[0], p[1]])
+    x = feature_vector({"probabilities": p}, ["p1", "p2", "absdiff"])
+    assert x.shape == (96,) and np.allclose(x[64:], np.abs(p[0] - p[1]))
