@@ -38,11 +38,16 @@ def _singular(word: str) -> str:
     return word
 
 
-def _tokens(text: str) -> list[str]:
-    """Lower-case word tokens, singular, with ``river / lake`` kept as one token ``river/lake``."""
+def _words(text: str) -> list[str]:
+    """Lower-case words, with ``river / lake`` kept as one word ``river/lake``."""
     t = text.lower().replace("_", " ").replace("-", " ")
     t = re.sub(r"\s*/\s*", "/", t)
-    return [_singular(w) for w in re.findall(r"[a-z0-9/]+", t)]
+    return re.findall(r"[a-z0-9/]+", t)
+
+
+def _tokens(text: str) -> list[str]:
+    """:func:`_words`, each made singular: what labels and answers are compared by."""
+    return [_singular(w) for w in _words(text)]
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,8 @@ def parse_answer(answer: str, vocab: Vocabulary, extra: dict[str, str] | None = 
     labels: list[str] = []
     unmatched: list[str] = []
     for piece in _SEPARATORS.split(answer):
-        toks = _tokens(piece)
+        words = _words(piece)
+        toks = [_singular(w) for w in words]
         i, run = 0, list[str]()
         while i < len(toks):
             for n in range(min(longest, len(toks) - i), 0, -1):
@@ -176,7 +182,7 @@ def parse_answer(answer: str, vocab: Vocabulary, extra: dict[str, str] | None = 
                     break
             else:
                 if toks[i] not in STOPWORDS and not toks[i].isdigit():
-                    run.append(toks[i])
+                    run.append(words[i])  # as the model wrote it (lower case)
                 elif run:
                     unmatched.append(" ".join(run))
                     run = []
