@@ -87,3 +87,29 @@ def test_item_seed_is_stable():
     assert item_seed(0, "a") == item_seed(0, "a") != item_seed(0, "b") != item_seed(1, "a")
     assert 0 <= item_seed(3, "x") < 2**63
     assert np.int64(item_seed(3, "x")) >= 0
+
+
+def test_chat_template_captioner_end_to_end(tmp_path, tiny_qwen2vl, scenes_manifest):
+    """A Qwen2-VL-style model: the prompt goes through the model's own chat template; batched = one by one."""
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    prompt = "Describe the satellite image!"
+    out = run_pipeline(_spec(scenes_manifest, [
+        {"id": "cap", "type": "vlm-caption", "model": str(tiny_qwen2vl), "max_new_tokens": 5}]), tmp_path)
+    assert not out.errors
+    got = [json.loads(c)[0] if isinstance(c, str) else list(c)[0] for c in out.table["cap.captions"]]
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen2vl).eval()
+    proc = AutoProcessor.from_pretrained(tiny_qwen2vl)
+    conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    text = proc.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+    assert text.endswith("<|im_start|>assistant\n") and prompt in text
+    expected = []
+    for i in range(4):
+        inputs = proc(images=[Image.open(scenes_manifest.parent / f"s{i}.png").convert("RGB")], text=[text],
+                      return_tensors="pt")
+        ids = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+        expected.append(proc.tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                        .strip())
+    assert got == expected
+    assert out.manifest and "chat" in json.dumps(out.manifest)
