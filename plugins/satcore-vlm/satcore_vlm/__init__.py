@@ -23,7 +23,8 @@ def satcore_register_captioners() -> list[type[Any]]:
 
 @hookimpl
 def satcore_register_recognizers() -> list[type[Any]]:
-    """The prompt recognizer (the thesis's four prompts as presets)."""
+    """The prompt recognizer (the thesis's four prompts as presets) and labels from class probabilities."""
+    from satcore_vlm.clip_labels import ClipLabelsRecognizer
     from satcore_vlm.steps import VlmPromptRecognizer
 
-    return [VlmPromptRecognizer]
+    return [VlmPromptRecognizer, ClipLabelsRecognizer]
