@@ -28,3 +28,11 @@ def satcore_register_recognizers() -> list[type[Any]]:
     from satcore_vlm.steps import VlmPromptRecognizer
 
     return [VlmPromptRecognizer, ClipLabelsRecognizer]
+
+
+@hookimpl
+def satcore_register_detectors() -> list[type[Any]]:
+    """Change classified from a pair's two captions (TF-IDF + LogReg / NB / SVM / KNN)."""
+    from satcore_vlm.caption_tfidf import CaptionTfidfDetector
+
+    return [CaptionTfidfDetector]
