@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -37,6 +38,9 @@ class VlmParams(Params):
         0.0, ge=0.0, le=5.0, description="0 = greedy (default). Above 0: sampling (the thesis used 0.7), one "
         "image at a time with the generator seeded by (execution.seed, item id, image index), so an item's "
         "text does not depend on its batch.")
+    cache: bool = Field(
+        True, description="Reuse generated texts across runs ($SATCORE_CACHE/vlm-texts, keyed by the model's "
+        "weights, the prompt, the generation settings and the image content).")
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto",
         description="Model precision; auto = bf16 on CUDA when supported (else fp16), fp32 on the CPU.")
@@ -77,6 +81,21 @@ class _VlmStep:
         remote = "trust_remote_code" in (entry.get("needs") or [])  # the core refused it unless allowed
         self._gen = Generator.load(Path(self._resolved.path), entry, self.context.torch_device(), p.dtype,
                                    remote, self.context.logger)
+        self._model_key = _model_key(Path(self._resolved.path), self._gen.info) if p.cache else ""
+
+    def _cache_file(self, prompt: str, rgb: np.ndarray, seed: int) -> Path:
+        """Where the text for one image lives in the cache (every input to generation is in the key)."""
+        import hashlib
+
+        from satcore.registry import cache_dir
+
+        p = self.params
+        h = hashlib.sha256(json.dumps([self._model_key, prompt, self._gen.prompt_mode(p.prompt_mode),
+                                       p.max_new_tokens, p.temperature, seed if p.temperature > 0 else None,
+                                       list(rgb.shape)]).encode())
+        h.update(rgb.tobytes())
+        key = h.hexdigest()
+        return cache_dir() / "vlm-texts" / key[:2] / f"{key}.json"
 
     def _texts(self, batch: Batch, prompt: str) -> list[list[str]]:
         """One generated text per image of each item, the images of the whole batch generated together."""
@@ -93,15 +112,35 @@ class _VlmStep:
                 images.append(to_rgb_uint8(r.array, tuple(r.band_names)))
                 seeds.append(item_seed(self.context.seed, f"{item.item_id}/{j}"))
             counts.append(len(item.images))
+        out: list[str | None] = [None] * len(images)
+        files: list[Path | None] = [None] * len(images)
+        if self.params.cache:
+            for i, (rgb, s) in enumerate(zip(images, seeds, strict=True)):
+                f = self._cache_file(prompt, rgb, s)
+                files[i] = f
+                if f.is_file():
+                    try:
+                        out[i] = str(json.loads(f.read_text(encoding="utf-8"))["text"])
+                    except (OSError, ValueError, KeyError):  # a damaged entry is generated again
+                        out[i] = None
+        todo = [i for i, t in enumerate(out) if t is None]
         bs = self.params.batch_size or self.context.batch_size
-        out: list[str] = []
-        for i in range(0, len(images), bs):
-            out += self._gen.generate(images[i:i + bs], prompt, mode=self.params.prompt_mode,
-                                      max_new_tokens=self.params.max_new_tokens,
-                                      temperature=self.params.temperature, seeds=seeds[i:i + bs])
+        for k in range(0, len(todo), bs):
+            idx = todo[k:k + bs]
+            texts = self._gen.generate([images[i] for i in idx], prompt, mode=self.params.prompt_mode,
+                                       max_new_tokens=self.params.max_new_tokens,
+                                       temperature=self.params.temperature, seeds=[seeds[i] for i in idx])
+            for i, t in zip(idx, texts, strict=True):
+                out[i] = t
+                f = files[i]
+                if f is not None:
+                    from satcore.io import write_json
+
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    write_json(f, {"text": t})
         grouped, k = [], 0
         for n in counts:
-            grouped.append(out[k:k + n])
+            grouped.append([str(t) for t in out[k:k + n]])
             k += n
         return grouped
 
@@ -115,6 +154,21 @@ class _VlmStep:
         if gen is not None:
             rec.update(gen.info, prompt_mode=gen.prompt_mode(self.params.prompt_mode))
         return [rec]
+
+
+def _model_key(path: Path, info: dict[str, Any]) -> str:
+    """What identifies a loaded model for the text cache: its weight files' sha256 and its config."""
+    import hashlib
+
+    from satcore.registry import cache_dir, sha256_file
+
+    folder = path if path.is_dir() else path.parent
+    weights = sorted(f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    parts = [[f.name, sha256_file(f, cache_dir())] for f in weights]
+    cfg = folder / "config.json"
+    parts.append(["config.json", cfg.read_text(encoding="utf-8") if cfg.is_file() else ""])
+    parts.append(["info", json.dumps(info, sort_keys=True)])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 class VlmCaptionParams(VlmParams):

@@ -28,6 +28,12 @@ def wordpiece_tokenizer():
                              sep_token="[SEP]", mask_token="[MASK]")
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Generated texts are cached under $SATCORE_CACHE: each test gets its own, the user's is never touched."""
+    monkeypatch.setenv("SATCORE_CACHE", str(tmp_path / "satcore-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_blip(tmp_path_factory) -> Path:
     """A tiny random BLIP captioner (32×32 images) saved with ``save_pretrained``."""

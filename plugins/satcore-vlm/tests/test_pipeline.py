@@ -113,3 +113,31 @@ def test_chat_template_captioner_end_to_end(tmp_path, tiny_qwen2vl, scenes_manif
                         .strip())
     assert got == expected
     assert out.manifest and "chat" in json.dumps(out.manifest)
+
+
+def test_texts_are_cached_by_model_prompt_and_image(tmp_path, monkeypatch, tiny_blip):
+    from satcore_vlm.steps import VlmCaptioner
+
+    from satcore.components import Batch
+    from satcore.testing import build_component, make_caption_items
+
+    monkeypatch.setenv("SATCORE_CACHE", str(tmp_path / "cache"))
+    items = make_caption_items(3)
+    comp = build_component(VlmCaptioner, {"model": str(tiny_blip), "max_new_tokens": 5})
+    first = comp.process(Batch(items))
+
+    def boom(*a, **k):
+        raise AssertionError("generated although cached")
+
+    comp._gen.generate = boom
+    assert comp.process(Batch(items)) == first  # every text from the cache
+    assert len(list((tmp_path / "cache" / "vlm-texts").rglob("*.json"))) == 3
+    other = build_component(VlmCaptioner, {"model": str(tiny_blip), "max_new_tokens": 5, "prompt": "Other?",
+                                           "prompt_mode": "prefix"})
+    other._gen.generate = boom
+    with pytest.raises(AssertionError, match="generated although cached"):  # another prompt: not the same key
+        other.process(Batch(items))
+    fresh = build_component(VlmCaptioner, {"model": str(tiny_blip), "max_new_tokens": 5, "cache": False})
+    fresh._gen.generate = boom
+    with pytest.raises(AssertionError):
+        fresh.process(Batch(items))
