@@ -132,12 +132,12 @@ class _VlmStep:
                                        temperature=self.params.temperature, seeds=[seeds[i] for i in idx])
             for i, t in zip(idx, texts, strict=True):
                 out[i] = t
-                f = files[i]
-                if f is not None:
+                target = files[i]
+                if target is not None:
                     from satcore.io import write_json
 
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    write_json(f, {"text": t})
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_json(target, {"text": t})
         grouped, k = [], 0
         for n in counts:
             grouped.append([str(t) for t in out[k:k + n]])

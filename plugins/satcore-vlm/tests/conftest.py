@@ -30,7 +30,7 @@ def wordpiece_tokenizer():
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
-    """Generated texts are cached under $SATCORE_CACHE: each test gets its own, the user's is never touched."""
+    """Generated texts are cached under $SATCORE_CACHE: each test gets its own; the user's stays untouched."""
     monkeypatch.setenv("SATCORE_CACHE", str(tmp_path / "satcore-cache"))
 
 
