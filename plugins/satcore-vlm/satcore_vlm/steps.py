@@ -1,0 +1,276 @@
+"""``vlm-caption`` (captioner) and ``vlm-prompt`` (recognizer): one transformers model behind both."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from satcore.components import Batch, Captioner, Params, Recognizer
+from satcore.errors import ComponentError, SpecError
+
+DEFAULT_PROMPT = "Describe the satellite image!"
+
+
+class VlmParams(Params):
+    """Parameters shared by the vision-language steps."""
+
+    model: str = Field(
+        "qwen2-vl-2b-instruct",
+        description="A model alias from registry.yaml (qwen2-vl-2b-instruct, blip-large, "
+        "minicpm-llama3-v-2.5, …) or a transformers model folder (`save_pretrained` output).",
+    )
+    weights: str | None = Field(
+        None, description="Explicit model folder for the alias (searched first); default: "
+        "$SATCORE_MODELS/<alias>/, then the Hugging Face cache.")
+    prompt_mode: Literal["auto", "chat", "prefix", "none"] = Field(
+        "auto", description="How the prompt reaches the model: `chat` (the processor's chat template), "
+        "`prefix` (plain text before the answer), `none` (unconditional captioning); auto = chat when the "
+        "model has a chat template, none for BLIP and vision-encoder-decoder models, else prefix.")
+    batch_size: int | None = Field(None, ge=1, description="Images per generate() call (default: "
+                                   "execution.batch_size). Only greedy decoding is batched.")
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="Longest answer, in tokens.")
+    temperature: float = Field(
+        0.0, ge=0.0, le=5.0, description="0 = greedy (default). Above 0: sampling (the thesis used 0.7), one "
+        "image at a time with the generator seeded by (execution.seed, item id, image index), so an item's "
+        "text does not depend on its batch.")
+    cache: bool = Field(
+        True, description="Reuse generated texts across runs ($SATCORE_CACHE/vlm-texts, keyed by the model's "
+        "weights, the prompt, the generation settings and the image content).")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Model precision; auto = bf16 on CUDA when supported (else fp16), fp32 on the CPU.")
+
+    @field_validator("model", "weights")
+    @classmethod
+    def _spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # a relative folder is relative to the spec file, like every path in a spec; aliases stay as they are
+        if v is None:
+            return v
+        from satcore.registry import get_registry, looks_like_path
+
+        if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
+            return v
+        from satcore.spec.model import resolve_spec_path
+
+        return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
+
+
+class _VlmStep:
+    """Loading and generation shared by both steps (mixed into the component classes)."""
+
+    params: VlmParams
+    context: Any
+    step_id: str
+
+    def _load(self) -> None:
+        from satcore_vlm.backend import Generator, check_transformers
+
+        p = self.params
+        from satcore.registry import get_registry
+
+        # the version check comes before the weights search: no one should fetch 17 GB to learn it cannot run
+        registry = self.context.registry or get_registry()
+        check_transformers(dict(registry.models.get(p.model) or {}), p.model)
+        self._resolved = self.context.resolve_model(p.model, p.weights)
+        entry = dict(self._resolved.entry)
+        remote = "trust_remote_code" in (entry.get("needs") or [])  # the core refused it unless allowed
+        self._gen = Generator.load(Path(self._resolved.path), entry, self.context.torch_device(), p.dtype,
+                                   remote, self.context.logger)
+        self._model_key = _model_key(Path(self._resolved.path), self._gen.info) if p.cache else ""
+
+    def _cache_file(self, prompt: str, rgb: np.ndarray, seed: int) -> Path:
+        """Where the text for one image lives in the cache (every input to generation is in the key)."""
+        import hashlib
+
+        from satcore.registry import cache_dir
+
+        p = self.params
+        h = hashlib.sha256(json.dumps([self._model_key, prompt, self._gen.prompt_mode(p.prompt_mode),
+                                       p.max_new_tokens, p.temperature, seed if p.temperature > 0 else None,
+                                       list(rgb.shape)]).encode())
+        h.update(rgb.tobytes())
+        key = h.hexdigest()
+        return cache_dir() / "vlm-texts" / key[:2] / f"{key}.json"
+
+    def _texts(self, batch: Batch, prompt: str) -> list[list[str]]:
+        """One generated text per image of each item, the images of the whole batch generated together."""
+        from satcore_vlm.backend import item_seed, to_rgb_uint8
+
+        images: list[np.ndarray] = []
+        seeds: list[int] = []
+        counts: list[int] = []
+        for item in batch:
+            if not item.images:
+                raise ComponentError(f"item {item.item_id!r} has no image to describe; {self.step_id} reads "
+                                     "scenes, pairs or series", item_id=item.item_id, step=self.step_id)
+            for j, r in enumerate(item.images):
+                images.append(to_rgb_uint8(r.array, tuple(r.band_names)))
+                seeds.append(item_seed(self.context.seed, f"{item.item_id}/{j}"))
+            counts.append(len(item.images))
+        out: list[str | None] = [None] * len(images)
+        files: list[Path | None] = [None] * len(images)
+        if self.params.cache:
+            for i, (rgb, s) in enumerate(zip(images, seeds, strict=True)):
+                f = self._cache_file(prompt, rgb, s)
+                files[i] = f
+                if f.is_file():
+                    try:
+                        out[i] = str(json.loads(f.read_text(encoding="utf-8"))["text"])
+                    except (OSError, ValueError, KeyError):  # a damaged entry is generated again
+                        out[i] = None
+        todo = [i for i, t in enumerate(out) if t is None]
+        bs = self.params.batch_size or self.context.batch_size
+        for k in range(0, len(todo), bs):
+            idx = todo[k:k + bs]
+            texts = self._gen.generate([images[i] for i in idx], prompt, mode=self.params.prompt_mode,
+                                       max_new_tokens=self.params.max_new_tokens,
+                                       temperature=self.params.temperature, seeds=[seeds[i] for i in idx])
+            for i, t in zip(idx, texts, strict=True):
+                out[i] = t
+                target = files[i]
+                if target is not None:
+                    from satcore.io import write_json
+
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_json(target, {"text": t})
+        grouped, k = [], 0
+        for n in counts:
+            grouped.append([str(t) for t in out[k:k + n]])
+            k += n
+        return grouped
+
+    def models_used(self) -> list[dict[str, Any]]:
+        """The model alias (or folder) loaded, with what transformers made of it."""
+        r = getattr(self, "_resolved", None)
+        if r is None:
+            return []
+        rec: dict[str, Any] = r.manifest()
+        gen = getattr(self, "_gen", None)
+        if gen is not None:
+            rec.update(gen.info, prompt_mode=gen.prompt_mode(self.params.prompt_mode))
+        return [rec]
+
+
+def _model_key(path: Path, info: dict[str, Any]) -> str:
+    """What identifies a loaded model for the text cache: its weight files' sha256 and its config."""
+    import hashlib
+
+    from satcore.registry import cache_dir, sha256_file
+
+    folder = path if path.is_dir() else path.parent
+    weights = sorted(f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    parts = [[f.name, sha256_file(f, cache_dir())] for f in weights]
+    cfg = folder / "config.json"
+    parts.append(["config.json", cfg.read_text(encoding="utf-8") if cfg.is_file() else ""])
+    parts.append(["info", json.dumps(info, sort_keys=True)])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class VlmCaptionParams(VlmParams):
+    """Parameters of ``vlm-caption``."""
+
+    prompt: str = Field(DEFAULT_PROMPT, min_length=1, description="The instruction given with each image "
+                        "(the thesis: 'Describe the satellite image!').")
+
+
+class VlmCaptioner(_VlmStep, Captioner):
+    """Captions each image with a transformers vision-language model (BLIP, Qwen2-VL, …)."""
+
+    name: ClassVar[str] = "vlm-caption"
+    params_model: ClassVar[type[Params]] = VlmCaptionParams
+    consumes: ClassVar[tuple[str, ...]] = ()  # scenes, pairs and series: one caption per image
+    params: VlmCaptionParams
+
+    def setup(self) -> None:
+        """Find the weights (missing → MissingWeightsError naming the alias and the places searched), load."""
+        self._load()
+
+    def process(self, batch: Batch) -> list[dict[str, Any]]:
+        """``{"captions": [one per image]}`` per item."""
+        return [{"captions": caps} for caps in self._texts(batch, self.params.prompt)]
+
+
+class VlmPromptParams(VlmParams):
+    """Parameters of ``vlm-prompt``."""
+
+    preset: Literal["mai", "rsicd", "rsscn7", "merged"] | None = Field(
+        "rsscn7",
+        description="One of the thesis's four prompts, verbatim, with its vocabulary: mai (prompt 1, "
+        "multi-label), rsicd (prompt 2; it omits industrial and parking, which can then never be predicted), "
+        "rsscn7 (prompt 3), merged (prompt 4, one or several labels). null: give `prompt` and `vocabulary`.")
+    prompt: str | None = Field(None, description="Own prompt (replaces the preset's); `{labels}` is replaced "
+                               "by the vocabulary's labels, comma-separated.")
+    vocabulary: str | list[str] | None = Field(
+        None,
+        description="Labels the answer is parsed into: a bundled vocabulary (mai, rsicd, rsscn7, merged), "
+        "a YAML file (labels + synonyms) or a list; default: the preset's.")
+    multi_label: bool | None = Field(None, description="Keep every label the answer names (true) or only the "
+                                     "first (false; later ones go to `extra_labels`); default: the preset's.")
+
+    @model_validator(mode="after")
+    def _resolvable(self, info: ValidationInfo) -> VlmPromptParams:
+        # checked when the spec is validated (`satcore validate`, exit 2), not after a model has loaded
+        from satcore_vlm.vocab import load_vocabulary
+
+        if self.preset is None and (self.prompt is None or self.vocabulary is None):
+            raise ValueError("without a `preset`, give both `prompt` and `vocabulary`")
+        if self.vocabulary is not None:
+            base = (info.context or {}).get("base_dir")
+            try:
+                load_vocabulary(self.vocabulary, Path(base) if base else None)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class VlmPromptRecognizer(_VlmStep, Recognizer):
+    """Asks a vision-language model for the scene's labels and parses its answer into a vocabulary."""
+
+    name: ClassVar[str] = "vlm-prompt"
+    params_model: ClassVar[type[Params]] = VlmPromptParams
+    consumes: ClassVar[tuple[str, ...]] = ("scene",)
+    params: VlmPromptParams
+
+    def setup(self) -> None:
+        """Resolve prompt and vocabulary, then load the model."""
+        from satcore_vlm.vocab import load_vocabulary, presets
+
+        p = self.params
+        preset = presets()[p.preset] if p.preset else None
+        self.vocab = load_vocabulary(p.vocabulary if p.vocabulary is not None else preset.vocabulary,  # type: ignore[union-attr]
+                                     self.context.spec_dir)
+        self.multi_label = p.multi_label if p.multi_label is not None else (
+            preset.multi_label if preset else self.vocab.multi_label)
+        self.answers = preset.answers if preset else {}
+        prompt = p.prompt if p.prompt is not None else preset.prompt  # type: ignore[union-attr]
+        self.prompt = prompt.replace("{labels}", ", ".join(self.vocab.labels))
+        self._load()
+
+    def parse(self, answer: str) -> dict[str, Any]:
+        """One item's output from the model's answer: ranked ``labels``/``scores``, the answer, the rest."""
+        from satcore_vlm.vocab import parse_answer
+
+        parsed = parse_answer(answer, self.vocab, self.answers)
+        labels = parsed.labels if self.multi_label else parsed.labels[:1]
+        return {
+            "labels": labels,
+            # rank-based: the answer's order is the model's ranking (first named = most confident)
+            "scores": [1.0 / (1 + i) for i in range(len(labels))],
+            "answer": answer,
+            "extra_labels": [] if self.multi_label else parsed.labels[1:],
+            "unmatched": parsed.unmatched,
+        }
+
+    def process(self, batch: Batch) -> list[dict[str, Any]]:
+        """Labels parsed from the model's answer to the prompt, one ranking per item."""
+        for item in batch:
+            if len(item.images) != 1:
+                raise ComponentError(
+                    f"item {item.item_id!r} has {len(item.images)} images; vlm-prompt labels single scenes "
+                    "(one image per item)", item_id=item.item_id, step=self.step_id)
+        return [self.parse(texts[0]) for texts in self._texts(batch, self.prompt)]
