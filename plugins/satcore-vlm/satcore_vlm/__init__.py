@@ -32,7 +32,8 @@ def satcore_register_recognizers() -> list[type[Any]]:
 
 @hookimpl
 def satcore_register_detectors() -> list[type[Any]]:
-    """Change classified from a pair's two captions (TF-IDF + LogReg / NB / SVM / KNN)."""
+    """Change classified from a pair's two captions (TF-IDF + classifiers, or a fine-tuned transformer)."""
     from satcore_vlm.caption_tfidf import CaptionTfidfDetector
+    from satcore_vlm.caption_transformer import CaptionTransformerDetector
 
-    return [CaptionTfidfDetector]
+    return [CaptionTfidfDetector, CaptionTransformerDetector]

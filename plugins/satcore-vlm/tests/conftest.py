@@ -6,26 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-CORPUS = ["a satellite image of a forest", "many buildings and a road", "a river next to green fields",
-          "parking lot with cars", "an industrial area with factories"] * 20
-
-
-def wordpiece_tokenizer():
-    """A BERT-style WordPiece tokenizer trained in memory on a few sentences."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertTokenizerFast
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=120, special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
+from satcore_vlm.testing import CORPUS, wordpiece_tokenizer
 
 
 @pytest.fixture(autouse=True)
