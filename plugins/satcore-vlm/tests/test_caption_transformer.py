@@ -160,3 +160,30 @@ def test_other_architectures_fit_and_round_trip(tmp_path: Path, make: Any) -> No
                             run_dir=tmp_path / "o", base_dir=tmp_path)
     other.load_state(state)
     np.testing.assert_allclose(_scores(other, pairs), _scores(comp, pairs), rtol=1e-5, atol=1e-6)
+
+
+def test_captions_then_caption_transformer_through_run(tmp_path: Path, tiny_blip: Path,
+                                                        pairs_dir: Path) -> None:
+    """vlm-caption (tiny BLIP) over pairs → caption-transformer fitted by `satcore run`; state in fitted/."""
+    import json
+
+    from satcore.testing import run_pipeline
+
+    model = tiny_bert(tmp_path / "bert")
+    spec = {"source": {"type": "folder-pairs", "root": str(pairs_dir)},
+            "steps": [{"id": "cap", "type": "vlm-caption", "model": str(tiny_blip), "max_new_tokens": 6},
+                      {"id": "ct", "type": "caption-transformer", "input": "cap", "model": str(model),
+                       **TRAIN, "epochs": 1, "validation_fraction": 0.0}],
+            "execution": {"batch_size": 2, "device": "cpu"}}
+    out = run_pipeline(spec, tmp_path)  # the run folder: tmp_path/run
+    assert not out.errors
+    fitted = out.manifest["fitted"]["ct"]
+    assert fitted["items"] == 4 and fitted["n_train"] == 4 and fitted["validation_accuracy"] is None
+    scores = np.asarray(out.table["ct.score"], dtype=float)
+    labels = np.asarray(out.table["ct.label"], dtype=int)
+    np.testing.assert_array_equal(labels, (scores >= 0.5).astype(int))
+    truth = {"pair-0": 0, "pair-1": 1, "pair-2": 1, "pair-3": 1}
+    acc = np.mean([int(lab) == truth[i] for i, lab in zip(out.table["item_id"], labels, strict=True)])
+    assert fitted["train_accuracy"] == pytest.approx(acc)
+    assert (tmp_path / "run" / "fitted" / "ct.zip").is_file()
+    assert json.dumps(out.metrics)  # the detection block is there for the step
