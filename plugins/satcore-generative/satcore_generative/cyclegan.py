@@ -1,5 +1,7 @@
-"""The thesis's CycleGAN (section 6, Fig. 25): generators with squeeze-and-excitation residual blocks,
-PatchGAN discriminators, least-squares GAN losses and a spectral-angle cycle loss (λ_cycle = 10).
+"""The thesis's CycleGAN (section 6, Fig. 25).
+
+Generators with squeeze-and-excitation residual blocks, PatchGAN discriminators, least-squares GAN losses and
+a spectral-angle cycle loss (λ_cycle = 10).
 
 This module imports torch; import it from ``setup()`` or a trainer, never at plugin import time.
 """
@@ -60,7 +62,9 @@ class SqueezeExcitation(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        """``x`` with each channel scaled by its gate in (0, 1)."""
+        out: torch.Tensor = x * self.gate(x)
+        return out
 
 
 class SEResidualBlock(nn.Module):
@@ -76,7 +80,9 @@ class SEResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        """``x`` plus the attended residual."""
+        out: torch.Tensor = x + self.body(x)
+        return out
 
 
 class Generator(nn.Module):
@@ -105,12 +111,17 @@ class Generator(nn.Module):
         self.in_ch, self.out_ch = in_ch, out_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        """``(N, in_ch, H, W)`` in [-1, 1] → ``(N, out_ch, H, W)`` in [-1, 1]."""
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: four 4×4 convolutions (three stride 2) with LeakyReLU and instance norm, then a 1-channel
-    patch map (each value judges one receptive field as real or generated)."""
+    """PatchGAN: four 4×4 convolutions (three stride 2) with LeakyReLU and instance norm.
+
+    A last 1-channel convolution gives the patch map: each value judges one receptive field as real or
+    generated.
+    """
 
     def __init__(self, in_ch: int, base: int = 32) -> None:
         super().__init__()
@@ -126,7 +137,9 @@ class PatchDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        """The patch map ``(N, 1, h, w)`` (unbounded scores; the least-squares loss wants 1 real, 0 fake)."""
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 def build_models(cfg: CycleGanConfig) -> dict[str, nn.Module]:
@@ -162,8 +175,9 @@ def lsgan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
     return ((pred - target) ** 2).mean()
 
 
-def generator_loss(models: dict[str, nn.Module], rgb: torch.Tensor, ms: torch.Tensor,
-                   lambda_cycle: float = LAMBDA_CYCLE) -> tuple[torch.Tensor, dict[str, float], dict[str, Any]]:
+def generator_loss(
+    models: dict[str, nn.Module], rgb: torch.Tensor, ms: torch.Tensor, lambda_cycle: float = LAMBDA_CYCLE
+) -> tuple[torch.Tensor, dict[str, float], dict[str, Any]]:
     """The thesis's L_G = L_GAN(G, D_ms) + L_GAN(F, D_rgb) + λ (SA(F(G(a)), a) + SA(G(F(b)), b)).
 
     Returns the loss, its parts as floats, and the generated batches (``fake_ms``, ``fake_rgb``) for the

@@ -23,11 +23,11 @@ class CycleGanParams(Params):
 
     model: str = Field(
         ...,
-        description="Model alias, checkpoint file (written by `satcore train cyclegan`) or training folder.",
+        description="Model alias, checkpoint file (from `satcore train cyclegan`) or training folder.",
     )
     window: int = Field(64, ge=8, description="Side of the square sliding window in pixels (thesis: 64).")
     overlap: int = Field(
-        32, ge=0, description="Pixels shared by neighbouring windows, blended with tent weights (0: no blending)."
+        32, ge=0, description="Pixels shared by neighbouring windows, blended with tent weights (0: none)."
     )
     batch_windows: int = Field(16, ge=1, description="Windows per forward pass.")
     input_max: float | None = Field(
@@ -36,7 +36,7 @@ class CycleGanParams(Params):
     )
     output_max: float | None = Field(
         None, gt=0,
-        description="Full-scale output value (default: 10000 for Sentinel-2 reflectance x 10000, 255 for RGB).",
+        description="Full-scale output value (default: 10000 for Sentinel-2 L1C, 255 for RGB).",
     )
 
     @model_validator(mode="after")
@@ -74,7 +74,7 @@ class _CycleGanGenerator(Generator):
         try:
             self._net, self._cfg = load_generator(path, self.which, self._device)
         except (ValueError, KeyError, RuntimeError) as exc:
-            raise SpecError(f"{self.name}: cannot load {path} ({exc}); give a checkpoint written by "
+            raise SpecError(f"{self.name}: {exc}; give a checkpoint written by "
                             "`satcore train cyclegan`") from exc
         self._torch = torch
 
@@ -95,7 +95,8 @@ class _CycleGanGenerator(Generator):
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(tiles).to(self._device)
-            return self._net(x).float().cpu().numpy()
+            out: np.ndarray = self._net(x).float().cpu().numpy()
+            return out
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         in_max = self.params.input_max or self.default_in_max
@@ -137,6 +138,7 @@ class RgbToMultispectralGenerator(_CycleGanGenerator):
     default_out_max = 10000.0
 
     def select_bands(self, raster: Raster, item_id: str) -> np.ndarray:
+        """Red, green, blue by name (RGB or Sentinel-2 names), else the raster's 3 bands."""
         names = tuple(raster.band_names)
         for wanted in (RGB_BANDS, RGB_FROM_S2):
             if all(n in names for n in wanted):
@@ -163,6 +165,7 @@ class MultispectralToRgbGenerator(_CycleGanGenerator):
     default_out_max = 255.0
 
     def select_bands(self, raster: Raster, item_id: str) -> np.ndarray:
+        """The 13 bands by ESA name in ESA order, else the raster's 13 bands as they are."""
         names = tuple(raster.band_names)
         if all(n in names for n in ESA_BANDS):
             return np.stack([raster.band(n) for n in ESA_BANDS])

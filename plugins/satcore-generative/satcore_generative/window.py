@@ -8,8 +8,10 @@ import numpy as np
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
-    """Start offsets covering ``[0, size)`` with windows of ``window`` every ``stride``; the last one ends at
-    ``size`` (so no window sticks out and every pixel is covered)."""
+    """Start offsets covering ``[0, size)`` with windows of ``window`` every ``stride``.
+
+    The last one ends at ``size``, so no window sticks out and every pixel is covered.
+    """
     if size <= window:
         return [0]
     starts = list(range(0, size - window + 1, stride))
@@ -33,7 +35,7 @@ def blend_weights(window: int) -> np.ndarray:
 
 def sliding_window(array: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], *, out_bands: int,
                    window: int = 64, overlap: int = 32, batch: int = 16, multiple: int = 4) -> np.ndarray:
-    """Apply ``predict`` to overlapping windows of ``array`` ``(C, H, W)`` and blend them to ``(out_bands, H, W)``.
+    """Apply ``predict`` to overlapping windows of ``array`` ``(C, H, W)``; blend to ``(out_bands, H, W)``.
 
     Args:
         array: the input image, already scaled for the model.
@@ -51,7 +53,7 @@ def sliding_window(array: np.ndarray, predict: Callable[[np.ndarray], np.ndarray
     ph, pw = max(0, window - h), max(0, window - w)
     if ph or pw:  # small images: pad up to one window (reflect needs pad < size, so edge beyond that)
         mode = "reflect" if ph < h and pw < w else "edge"
-        array = np.pad(array, ((0, 0), (0, ph), (0, pw)), mode=mode)
+        array = np.pad(array, ((0, 0), (0, ph), (0, pw)), mode=mode)  # type: ignore[call-overload]
     _, hh, ww = array.shape
     stride = window - overlap
     weights = blend_weights(window) if overlap else np.ones((window, window), np.float32)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from satcore_generative.testing import TINY
 from satcore_generative.window import sliding_window, window_starts
 
-from satcore_generative.testing import TINY
 
-
-@pytest.mark.parametrize(("size", "window", "stride"), [(512, 64, 32), (100, 64, 48), (64, 64, 32), (30, 64, 32)])
+@pytest.mark.parametrize(("size", "window", "stride"),
+                         [(512, 64, 32), (100, 64, 48), (64, 64, 32), (30, 64, 32)])
 def test_windows_cover_the_image_and_stay_inside(size, window, stride):
     starts = window_starts(size, window, stride)
     covered = np.zeros(max(size, window), bool)
