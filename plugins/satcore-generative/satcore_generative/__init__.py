@@ -7,9 +7,12 @@ plugins) never imports torch: the model code is imported inside ``setup()`` only
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from satcore import hookimpl
+
+if TYPE_CHECKING:
+    import click
 
 __version__ = "0.1.0"
 
@@ -20,3 +23,11 @@ def satcore_register_generators() -> list[type[Any]]:
     from satcore_generative.generators import MultispectralToRgbGenerator, RgbToMultispectralGenerator
 
     return [RgbToMultispectralGenerator, MultispectralToRgbGenerator]
+
+
+@hookimpl
+def satcore_register_train_commands(train: click.Group) -> None:
+    """``satcore train cyclegan``."""
+    from satcore_generative.trainer import cyclegan
+
+    train.add_command(cyclegan)
