@@ -42,7 +42,9 @@ def _load_stack(path: str, bands: int, what: str) -> Any:
     import numpy as np
 
     p = Path(path)
-    if p.suffix != ".npy" or not p.is_file():
+    if not p.is_file():
+        raise SpecError(f"{what}: {p} does not exist (relative paths are from the working directory); fix it")
+    if p.suffix != ".npy":
         raise SpecError(f"{what}: {p} is not a .npy file; give the scenes as (N, H, W, {bands}) in a .npy")
     a = np.load(p, mmap_mode="r")
     if a.ndim == 3:
