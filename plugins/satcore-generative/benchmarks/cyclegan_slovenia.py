@@ -20,9 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from satcore_generative.bands import ESA_BANDS, RGB_FROM_S2
-from satcore_generative.cyclegan import CycleGanConfig, Generator, build_models, load_generator, spectral_angle
+from satcore_generative.cyclegan import (
+    CycleGanConfig,
+    Generator,
+    build_models,
+    load_generator,
+    spectral_angle,
+)
 from satcore_generative.window import sliding_window
 
 
@@ -40,10 +45,10 @@ def numbers(g: Generator, f: Generator, scene: np.ndarray, ms_max: float, window
     rgb = b[[ESA_BANDS.index(n) for n in RGB_FROM_S2]]
     cyc = _run(g, _run(f, b, 3, window), 13, window)
     fake = _run(g, rgb, 13, window)
-    real01, fake01 = (b + 1) / 2, (fake + 1) / 2
+    real01, fake01, cyc01 = (b + 1) / 2, (fake + 1) / 2, (cyc + 1) / 2
     t = torch.from_numpy
     return {
-        "cycle_angle_deg": float(torch.rad2deg(spectral_angle(t(cyc)[None], t(b)[None])).mean()),
+        "cycle_angle_deg": float(torch.rad2deg(spectral_angle(t(cyc01)[None], t(real01)[None])).mean()),
         "paired_angle_deg": float(torch.rad2deg(spectral_angle(t(fake01)[None], t(real01)[None])).mean()),
         "paired_mae_reflectance": float(np.abs(fake01 - real01).mean() * ms_max),
     }

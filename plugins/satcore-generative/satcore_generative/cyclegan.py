@@ -169,6 +169,11 @@ def spectral_angle_loss(x: torch.Tensor, y: torch.Tensor, dim: int = 1) -> torch
     return spectral_angle(x, y, dim).mean()
 
 
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """The networks' [-1, 1] scale back to [0, 1] (where spectral angles are taken)."""
+    return (x + 1.0) / 2.0
+
+
 def lsgan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
     """Least-squares GAN loss: ``mean((D(x) − 1)²)`` for real targets, ``mean(D(x)²)`` for generated."""
     target = 1.0 if real else 0.0
@@ -180,6 +185,8 @@ def generator_loss(
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, Any]]:
     """The thesis's L_G = L_GAN(G, D_ms) + L_GAN(F, D_rgb) + λ (SA(F(G(a)), a) + SA(G(F(b)), b)).
 
+    ``rgb`` and ``ms`` are in [-1, 1]; the spectral angles SA are taken on them mapped to [0, 1].
+
     Returns the loss, its parts as floats, and the generated batches (``fake_ms``, ``fake_rgb``) for the
     discriminator step.
     """
@@ -187,8 +194,10 @@ def generator_loss(
     fake_ms, fake_rgb = g(rgb), f(ms)
     gan_g = lsgan_loss(models["D_ms"](fake_ms), True)
     gan_f = lsgan_loss(models["D_rgb"](fake_rgb), True)
-    cyc_a = spectral_angle_loss(f(fake_ms), rgb)
-    cyc_b = spectral_angle_loss(g(fake_rgb), ms)
+    # angles between the images as values in [0, 1] (reflectance-like, non-negative), not in the networks'
+    # [-1, 1]: there a dark pixel is a negative vector, and the angle would not be a spectral angle
+    cyc_a = spectral_angle_loss(to_unit(f(fake_ms)), to_unit(rgb))
+    cyc_b = spectral_angle_loss(to_unit(g(fake_rgb)), to_unit(ms))
     loss = gan_g + gan_f + lambda_cycle * (cyc_a + cyc_b)
     parts = {"loss_g": float(loss.detach()), "gan_g": float(gan_g.detach()), "gan_f": float(gan_f.detach()),
              "cycle_rgb_deg": float(torch.rad2deg(cyc_a.detach())),

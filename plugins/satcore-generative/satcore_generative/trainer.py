@@ -68,6 +68,7 @@ def train_cyclegan(run: TrainingRun, cfg: CycleGanTrainConfig, device: str = "cp
         generator_loss,
         save_checkpoint,
         spectral_angle,
+        to_unit,
     )
 
     ms = np.clip(_load_stack(cfg.ms, 13, "ms") / cfg.ms_max, 0, 1) * 2 - 1
@@ -123,7 +124,7 @@ def train_cyclegan(run: TrainingRun, cfg: CycleGanTrainConfig, device: str = "cp
             m.eval()
         with torch.no_grad():
             rec = models["G"](models["F"](eval_ms))
-            angle = float(torch.rad2deg(spectral_angle(rec, eval_ms)).mean())
+            angle = float(torch.rad2deg(spectral_angle(to_unit(rec), to_unit(eval_ms))).mean())
         for m in models.values():
             m.train()
         return {"heldout_cycle_ms_deg": angle}
