@@ -31,21 +31,21 @@ def satcore_register_train_commands(train):
 
 
 def test_two_plugins_each_add_a_trainer_and_train_help_lists_both(fake_site, h, tmp_path):
-    h.make_fake_dist(fake_site, "satcore-cyclegan", "cyclegan", "fake_satcore_cyclegan",
-                     TRAINER.format(name="cyclegan", doc="Train a CycleGAN."), "1.2.3")
+    h.make_fake_dist(fake_site, "satcore-fakegan", "fakegan", "fake_satcore_fakegan",
+                     TRAINER.format(name="fakegan", doc="Train a fake GAN."), "1.2.3")
     h.make_fake_dist(fake_site, "satcore-segment", "segment", "fake_satcore_segment",
                      TRAINER.format(name="segmentation", doc="Train a segmentation model."))
     r = CliRunner().invoke(cli, ["train", "--help"])
     assert r.exit_code == 0, r.output
-    assert "cyclegan      Train a CycleGAN. [satcore-cyclegan]" in r.output
+    assert "fakegan       Train a fake GAN. [satcore-fakegan]" in r.output
     assert "segmentation  Train a segmentation model. [satcore-segment]" in r.output
     # the core commands are still there, and a trainer runs with the common options
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 1\n")
-    r = CliRunner().invoke(cli, ["train", "cyclegan", str(cfg), "--output", str(tmp_path / "out")])
+    r = CliRunner().invoke(cli, ["train", "fakegan", str(cfg), "--output", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     info = json.loads((tmp_path / "out" / "train.json").read_text())
-    assert info["versions"]["satcore-cyclegan"] == "1.2.3" and info["status"] == "complete"
+    assert info["versions"]["satcore-fakegan"] == "1.2.3" and info["status"] == "complete"
     r = CliRunner().invoke(cli, ["train", "segmentation", "--help"])
     for opt in ("CONFIG", "--output", "--resume", "--overwrite", "--set KEY=VALUE", "--seed", "--quiet"):
         assert opt in r.output
