@@ -13,7 +13,6 @@ written or read.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -50,16 +49,9 @@ class CaptionTransformerParams(DetectorParams):
     @field_validator("model", "weights")
     @classmethod
     def _spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
-        # a relative folder is relative to the spec file, like every path in a spec; aliases stay as they are
-        if v is None:
-            return v
-        from satcore.registry import get_registry, looks_like_path
+        from satcore_vlm.steps import model_or_path
 
-        if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
-            return v
-        from satcore.spec.model import resolve_spec_path
-
-        return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
+        return model_or_path(v, info)
 
 
 def combined_text(pair: list[str]) -> str:

@@ -48,16 +48,7 @@ class VlmParams(Params):
     @field_validator("model", "weights")
     @classmethod
     def _spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
-        # a relative folder is relative to the spec file, like every path in a spec; aliases stay as they are
-        if v is None:
-            return v
-        from satcore.registry import get_registry, looks_like_path
-
-        if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
-            return v
-        from satcore.spec.model import resolve_spec_path
-
-        return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
+        return model_or_path(v, info)
 
 
 class _VlmStep:
@@ -274,3 +265,18 @@ class VlmPromptRecognizer(_VlmStep, Recognizer):
                     f"item {item.item_id!r} has {len(item.images)} images; vlm-prompt labels single scenes "
                     "(one image per item)", item_id=item.item_id, step=self.step_id)
         return [self.parse(texts[0]) for texts in self._texts(batch, self.prompt)]
+
+
+def model_or_path(v: str | None, info: ValidationInfo) -> str | None:
+    """A ``model:``/``weights:`` value as the spec means it: an alias stays, a path is spec-relative.
+
+    A relative folder is relative to the spec file, like every path in a spec (shared by the plugin's steps).
+    """
+    if v is None:
+        return v
+    from satcore.components import resolve_spec_path
+    from satcore.registry import get_registry, looks_like_path
+
+    if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
+        return v
+    return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
