@@ -1,0 +1,33 @@
+"""satcore-timeseries: features and VAR forecasts over location series (the thesis's experiment 1).
+
+Importing this package (and listing plugins) never imports torch, statsmodels or transformers: each
+component's module is imported by the hook, and model code only inside ``setup()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from satcore import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def satcore_register_extractors() -> list[type[Any]]:
+    """The per-location feature extractors."""
+    return []
+
+
+@hookimpl
+def satcore_register_detectors() -> list[type[Any]]:
+    """The forecast-based change detectors."""
+    return []
+
+
+@hookimpl
+def satcore_register_train_commands(train: click.Group) -> None:
+    """Training commands of this plugin."""
