@@ -171,6 +171,10 @@ def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, pr
             "ended": datetime.now(timezone.utc).isoformat(),
         })
         write_manifest(out, manifest)
+        if pipeline.spec.output.maps:
+            from satcore.outputs.polygons import polygons_after_run
+
+            polygons_after_run(out, pipeline.spec.output.polygons)
         if pipeline.spec.output.report:
             from satcore.outputs.report import build_report
 

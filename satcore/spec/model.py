@@ -122,12 +122,24 @@ class EvaluateSpec(_Strict):
     augment: AugmentSpec | None = Field(None, description="Augment the training side before fitting.")
 
 
+class PolygonsSpec(_Strict):
+    """Change maps as polygons."""
+
+    min_area: float = Field(0.0, ge=0, description="Drop patches smaller than this, in the map's area unit "
+                            "(CRS units², m² for a projected CRS; pixels for ungeoreferenced maps).")
+
+
 class OutputSpec(_Strict):
     """Where and what to write."""
 
     dir: SpecPath = Field(description="Output folder (relative to the spec file).")
     maps: bool = Field(True, description="Write `maps/<item_id>.tif` for detectors that produce change maps.")
+    polygons: bool | PolygonsSpec = Field(
+        True, description="With `maps`: polygonise the change maps into `artifacts/<step_id>/polygons.gpkg` "
+        "(`{min_area: …}`; false: don't).")
     report: bool = Field(True, description="Write `report.html`.")
+    report_items: int = Field(6, ge=0, description="Items the report's panels and map show, highest scores "
+                              "first.")
 
 
 class ExecutionSpec(_Strict):

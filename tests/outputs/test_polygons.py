@@ -1,0 +1,84 @@
+"""Change maps as polygons: areas, mean scores and the minimum-area filter, checked against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+
+from satcore.data import Raster, write_geotiff
+from satcore.outputs.polygons import area_unit, polygonize, read_polygons, write_polygons
+
+
+def _label_and_score(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = np.zeros((40, 50), np.uint8)
+    label[2:7, 3:9] = 1          # 30 px
+    label[10:30, 20:45] = 1      # 500 px, with a hole
+    label[15:18, 25:28] = 0      # hole: 9 px
+    label[35, 0] = 1             # 1 px
+    label[36, 1] = 1             # diagonal neighbour: a separate patch under 4-connectivity
+    score = rng.random(label.shape).astype(np.float32)
+    return label, score
+
+
+def test_areas_and_mean_scores_match_the_pixels():
+    label, score = _label_and_score()
+    transform = Affine(10.0, 0, 500000.0, 0, -10.0, 4200000.0)  # 10 m pixels: 100 m² each
+    patches = polygonize(label, score, transform)
+    assert sorted(p.pixels for p in patches) == [1, 1, 30, 491]
+    assert sum(p.pixels for p in patches) == int(label.sum())
+    for p in patches:
+        shape = shapely.geometry.shape(p.geometry)
+        assert shape.area == pytest.approx(p.pixels * 100.0)   # the traced polygon's own area
+        assert p.area == pytest.approx(p.pixels * 100.0)
+        # the patch's pixels, rasterised back from its polygon: numpy's mean over that mask
+        mask = rasterize([(p.geometry, 1)], out_shape=label.shape, transform=transform).astype(bool)
+        assert mask.sum() == p.pixels and label[mask].all()
+        assert p.mean_score == pytest.approx(float(score[mask].astype(np.float64).mean()), rel=1e-9)
+
+
+def test_the_minimum_area_filter():
+    label, score = _label_and_score()
+    transform = Affine(10.0, 0, 0, 0, -10.0, 0)
+    assert sorted(p.pixels for p in polygonize(label, score, transform, min_area=100.0)) == [1, 1, 30, 491]
+    assert sorted(p.pixels for p in polygonize(label, score, transform, min_area=101.0)) == [30, 491]
+    assert sorted(p.pixels for p in polygonize(label, score, transform, min_area=3001.0)) == [491]
+    assert polygonize(np.zeros((4, 4), np.uint8)) == []
+
+
+def test_ungeoreferenced_maps_are_in_pixels():
+    label, score = _label_and_score()
+    patches = polygonize(label, None)
+    assert all(p.mean_score is None for p in patches)
+    big = patches[0]
+    assert big.area == 491.0
+    assert shapely.geometry.shape(big.geometry).bounds == (20.0, 10.0, 45.0, 30.0)  # x = column, y = row
+    assert area_unit(None) == "pixel"
+    assert area_unit(CRS.from_epsg(32633)) == "m²" and area_unit(CRS.from_epsg(4326)) == "degree²"
+
+
+def test_write_polygons_from_a_run_folder(tmp_path):
+    label, score = _label_and_score()
+    crs = CRS.from_epsg(32633)
+    like = Raster(np.zeros((1, *label.shape)), crs=crs,
+                  transform=Affine(10.0, 0, 500000.0, 0, -10.0, 4200000.0))
+    write_geotiff(tmp_path / "maps" / "a" / "x.tif", np.stack([score, label.astype(np.float32)]), like=like,
+                  band_descriptions=["d.score", "d.label"])
+    write_geotiff(tmp_path / "maps" / "b.tif", np.stack([score, np.zeros_like(score)]), like=like,
+                  band_descriptions=["d.score", "d.label"])
+    written = write_polygons(tmp_path, min_area=500.0)
+    assert written == {"d": tmp_path / "artifacts" / "d" / "polygons.gpkg"}
+    assert pyogrio.list_layers(written["d"])[:, 0].tolist() == ["polygons"]
+    geoms, fields, crs_wkt = read_polygons(written["d"])
+    assert CRS.from_user_input(crs_wkt).to_epsg() == 32633
+    assert fields["item_id"].tolist() == ["a/x", "a/x"]            # two patches ≥ 5 pixels; b has none
+    assert fields["pixels"].tolist() == [491, 30]
+    assert fields["area"].tolist() == [49100.0, 3000.0]
+    assert set(fields["area_unit"]) == {"m²"}
+    areas = shapely.area(shapely.from_wkb(geoms))
+    np.testing.assert_allclose(areas, fields["area"])
