@@ -237,11 +237,20 @@ def schema(output: str | None) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=SafePath(file_okay=False, exists=True))
-def report(run_dir: str) -> None:
-    """Rebuild RUN_DIR/report.html from a finished run's files."""
+@click.option("--items", type=click.IntRange(min=0), default=None,
+              help="Items the pictures and the map show, highest scores first (default: the spec's "
+                   "output.report_items, 6).")
+@click.option("--rebuild", is_flag=True, help="Rebuild every section (default: reuse those whose files are "
+              "unchanged, from RUN_DIR/report_files/cache).")
+def report(run_dir: str, items: int | None, rebuild: bool) -> None:
+    """Rebuild RUN_DIR/report.html from a finished run's files.
+
+    Sections whose input files are unchanged are reused; each rebuilt one says how long it took and why.
+    """
     from satcore.outputs.report import build_report
 
-    click.echo(str(build_report(run_dir)))
+    path = build_report(run_dir, items=items, rebuild=rebuild, echo=lambda line: click.echo(line, err=True))
+    click.echo(str(path))
 
 
 @cli.command()

@@ -12,15 +12,10 @@ from typing import Any, cast
 import numpy as np
 
 from satcore.outputs.report_blocks import block_sections, objective_rows
-from satcore.plots import display_rgb, fig_to_html
+from satcore.outputs.report_panels import tex as _tex
+from satcore.plots import fig_to_html
 
-PANEL_ITEMS = 6
 log = logging.getLogger("satcore")
-
-
-def _tex(text: Any) -> str:
-    """``text`` for a matplotlib label: ``$`` escaped, so an id like ``a$b$`` is not parsed as math text."""
-    return str(text).replace("$", r"\$")
 
 
 def _section(sections: list[tuple[str, str]], title: str, build: Callable[[], Any]) -> None:
@@ -48,6 +43,11 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
         "td:first-child,th:first-child{text-align:left}")
 
 
+#: ``report.html#map-only`` shows the map section alone (a full-window map, and what the browser test opens)
+_MAP_ONLY = ("<script>if (location.hash === '#map-only') {document.querySelectorAll('body > h1, body > "
+             "section:not(#map)').forEach(function (e) { e.style.display = 'none'; });}</script>")
+
+
 def fig_to_img(fig: Any, alt: str) -> str:
     """Deprecated: use :func:`satcore.plots.fig_to_html` (the public helper)."""
     import warnings
@@ -70,15 +70,30 @@ def _fmt_field(v: Any) -> str:
     return "" if v is None else html.escape(str(v))
 
 
-def _metrics_table(metrics: dict[str, Any]) -> str:
+def threshold_reason(name: str | None, results: Any) -> str:
+    """Why a step's (or the baseline's) image threshold is missing in ``metrics.json``."""
+    if name is None:
+        return "no threshold: the baseline says change for every item"
+    col = f"{name}.threshold"
+    vals = results[col].dropna().astype(float).unique() if results is not None and col in results else []
+    if len(vals) > 1:
+        return (f"no single threshold: it differs between items ({len(vals)} values, {min(vals):.4g} to "
+                f"{max(vals):.4g}; see <code>{html.escape(col)}</code> in results.parquet)")
+    return ("no threshold: the step labels each item itself (e.g. Otsu or k-means on each image, or a "
+            "fixed rule), so there is no score cut-off to report")
+
+
+def _metrics_table(metrics: dict[str, Any], results: Any = None) -> str:
     rows = []
+    notes: dict[str, str] = {}
     splits = list(metrics.get("baseline", {}))
     for split in splits:
-        entries = [("always change (baseline)", metrics["baseline"][split], None)]
+        entries: list[tuple[str, Any, Any, Any]] = [
+            ("always change (baseline)", metrics["baseline"][split], None, None)]
         for sid, per in metrics.get("steps", {}).items():
             if split in per and "n_items" in per[split]:  # a detector's change blocks (not only others)
-                entries.append((sid, per[split], per[split].get("ci95")))
-        for name, e, ci in entries:
+                entries.append((sid, per[split], per[split].get("ci95"), sid))
+        for name, e, ci, step in entries:
             img = e.get("image") or {}
             px = e.get("pixel") or {}
 
@@ -92,24 +107,36 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
             rows.append(
                 f"<tr><td>{html.escape(split)}</td><td>{html.escape(name)}</td>"
                 + "".join(cell(img, k, "image") for k in ("accuracy", "precision", "recall", "f1"))
-                + f"<td>{_fmt(img.get('threshold'))}</td>"
+                + _threshold_cell(img, step, results, notes)
                 + "".join(cell(px, k, "pixel") for k in ("auc", "f1", "iou", "precision", "recall", "kappa"))
                 + "</tr>"
             )
     head = ("<tr><th>split</th><th>step</th><th>image acc</th><th>image prec</th><th>image rec</th>"
             "<th>image F1</th><th>threshold</th><th>pixel AUC</th><th>pixel F1</th><th>IoU</th>"
             "<th>pixel prec</th><th>pixel rec</th><th>kappa</th></tr>")
+    why = "".join(f"<br><sup>{k}</sup> {v}" for v, k in notes.items())
     return (f"<table>{head}{''.join(rows)}</table>"
-            "<p><small>Brackets: bootstrap 95% intervals over items.</small></p>")
+            f"<p><small>Brackets: bootstrap 95% intervals over items.{why}</small></p>")
 
 
-def _change_section(metrics: dict[str, Any]) -> tuple[str, str]:
+def _threshold_cell(img: dict[str, Any], step: str | None, results: Any, notes: dict[str, str]) -> str:
+    """The threshold cell; a missing one gets a numbered note saying why (and a tooltip)."""
+    if img.get("threshold") is not None:
+        return f"<td>{_fmt(img.get('threshold'))}</td>"
+    why = img.get("threshold_reason") or threshold_reason(step, results)
+    mark = notes.setdefault(why, str(len(notes) + 1))
+    return f"<td title=\"{html.escape(why)}\">—<sup>{mark}</sup></td>"
+
+
+
+def _change_section(metrics: dict[str, Any], results: Any = None) -> tuple[str, str]:
     cb = metrics["class_balance"]
     frac = cb.get("pixels_changed_fraction")
     return ("Metrics", (
         f"<p>Class balance: {cb['items_changed']} of {cb['items']} items changed"
         + (f"; {100 * frac:.2f}% of pixels changed" if frac is not None else "")
-        + ". Compare every step with the <i>always change</i> baseline.</p>" + _metrics_table(metrics)
+        + ". Compare every step with the <i>always change</i> baseline.</p>"
+        + _metrics_table(metrics, results)
         + objective_rows(metrics)))
 
 
@@ -206,69 +233,6 @@ def _image_score_hist(results: Any, det_ids: list[str]) -> str:
     return "".join(out)
 
 
-def _panels(run_dir: Path, manifest: dict[str, Any], results: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    from satcore.data import open_quietly
-
-    maps = run_dir / "maps"
-    if not maps.is_dir():
-        return ""
-    ok = results[results["error"].isna()] if "error" in results.columns else results
-    ids = [i for i in ok["item_id"] if (maps / f"{i}.tif").exists()][:PANEL_ITEMS]
-    if not ids:
-        return ""
-    try:
-        from satcore.plugins import get_plugin_manager
-
-        src_spec = dict(manifest["spec"]["source"])
-        cls = get_plugin_manager().get_component(src_spec.pop("type"), ("source",))
-        source = cls(cls.params_model.model_validate(src_spec))
-        refs = {r.item_id: r for r in source.list_items()}  # type: ignore[attr-defined]
-    except Exception:  # the data may have moved since the run; panels then show maps only
-        source, refs = None, {}
-    out = []
-    for iid in ids:
-        with open_quietly(maps / f"{iid}.tif") as ds:  # maps of PNG pairs carry no CRS
-            arr = ds.read()
-            names = list(ds.descriptions)
-        item = None
-        if source is not None and iid in refs:
-            try:
-                item = source.load(refs[iid])  # type: ignore[attr-defined]
-            except Exception:
-                item = None
-        label_bands = [i for i, n in enumerate(names) if n and n.endswith(".label")]
-        n_cols = 2 * (item is not None) + (item is not None and item.label is not None) + len(label_bands)
-        fig, axes = plt.subplots(1, max(n_cols, 1), figsize=(2.6 * max(n_cols, 1), 2.8))
-        axes = np.atleast_1d(axes)
-        k = 0
-        if item is not None:
-            for title, r in (("before", item.images[0]), ("after", item.images[-1])):
-                axes[k].imshow(display_rgb(r))
-                axes[k].set_title(title, fontsize=9)
-                k += 1
-            if item.label is not None:
-                axes[k].imshow(item.label, cmap="gray", vmin=0, vmax=1)
-                axes[k].set_title("truth", fontsize=9)
-                k += 1
-        for i in label_bands:
-            score = arr[i - 1] if i >= 1 and names[i - 1].endswith(".score") else None
-            if score is not None and np.isfinite(score).any():
-                axes[k].imshow(score, cmap="magma", vmin=0, vmax=1)
-                if min(arr[i].shape) >= 2:  # contour needs a 2×2 grid at least
-                    axes[k].contour(arr[i], levels=[0.5], colors="cyan", linewidths=0.6)
-            else:
-                axes[k].imshow(arr[i], cmap="gray", vmin=0, vmax=1)
-            axes[k].set_title(_tex(names[i].rsplit(".", 1)[0]), fontsize=9)
-            k += 1
-        for ax in axes:
-            ax.axis("off")
-        fig.suptitle(_tex(iid), fontsize=10)
-        out.append(fig_to_html(fig, f"panels for {iid}"))
-    return "".join(out)
-
-
 def _read_run(run_dir: Path) -> dict[str, Any]:
     """The run's manifest, once it is clear the folder holds a finished run's results.
 
@@ -306,12 +270,46 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
                      f"run again with `satcore run {spec} --overwrite`")
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """(Re)build ``report.html`` from the files in a run folder."""
+def run_header(manifest: dict[str, Any]) -> str:
+    """The "Run" section: name, spec hash, versions, executor, item counts and wall time.
+
+    Skipped items are mentioned only when there were some, i.e. when the run was resumed.
+    """
+    esc = _fmt_field
+    items = manifest.get("items") or {}
+    skipped = items.get("skipped") or 0
+    resumed = (f", {esc(skipped)} skipped (finished by an earlier session: this run was resumed)"
+               if skipped else "")
+    workers = f" ({esc(manifest.get('workers'))} workers)" if (manifest.get("workers") or 1) != 1 else ""
+    steps = manifest["spec"]["steps"]
+    return (
+        f"<p><b>{esc(manifest.get('name') or '')}</b> — spec hash <code>{esc(manifest.get('spec_hash'))}"
+        f"</code>, satcore {esc((manifest.get('versions') or {}).get('satcore'))}, executor "
+        f"{esc(manifest.get('executor'))}{workers}.<br>"
+        f"Items: {esc(items.get('ok', '?'))} ok, {esc(items.get('failed', '?'))} failed{resumed}. "
+        f"Wall time {esc((manifest.get('wall_time_s') or {}).get('total', '?'))} s.</p>"
+        "<p>Steps: " + ", ".join(f"<code>{esc(s['id'])}</code> ({esc(s['type'])})" for s in steps)
+        + "</p>")
+
+
+def build_report(run_dir: str | Path, items: int | None = None, rebuild: bool = False,
+                 echo: Callable[[str], None] | None = None) -> Path:
+    """(Re)build ``report.html`` from the files in a run folder.
+
+    Args:
+        run_dir: the run folder.
+        items: how many items the pictures and the map show (default: the spec's ``output.report_items``).
+        rebuild: ignore the section cache (``report_files/cache/``) and rebuild every section.
+        echo: called with one line per cached section (reused, or rebuilt: in how long and why).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import pandas as pd
+
+    from satcore.outputs.report_cache import SectionCache
+    from satcore.outputs.report_items import load_items, pick_items, report_items
+    from satcore.outputs.report_panels import map_section, panels_section
 
     run_dir = Path(run_dir)
     manifest = _read_run(run_dir)
@@ -328,26 +326,30 @@ def build_report(run_dir: str | Path) -> Path:
     det_ids = det_ids or [s["id"] for s in steps]
     sections: list[tuple[str, str]] = []
     esc = _fmt_field
+    cache = SectionCache(run_dir, rebuild)
+    base_inputs = [run_dir / "results.parquet", run_dir / "manifest.json", run_dir / "metrics.json"]
 
-    def run_section() -> str:
-        items = manifest.get("items") or {}
-        return (
-            f"<p><b>{esc(manifest.get('name') or '')}</b> — spec hash <code>{esc(manifest.get('spec_hash'))}"
-            f"</code>, satcore {esc((manifest.get('versions') or {}).get('satcore'))}, executor "
-            f"{esc(manifest.get('executor'))}.<br>"
-            f"Items: {esc(items.get('ok', '?'))} ok, {esc(items.get('failed', '?'))} failed, "
-            f"{esc(items.get('skipped', 0))} skipped "
-            f"(resume). Wall time {esc((manifest.get('wall_time_s') or {}).get('total', '?'))} s.</p>"
-            "<p>Steps: " + ", ".join(f"<code>{esc(s['id'])}</code> ({esc(s['type'])})" for s in steps)
-            + "</p>")
-
-    _section(sections, "Run", run_section)
+    _section(sections, "Run", lambda: run_header(manifest))
     if metrics and metrics.get("class_balance"):
-        _section(sections, "Metrics", lambda: [_change_section(metrics)])
-        _section(sections, "Score distributions",
-                 lambda: _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids))
+        _section(sections, "Metrics", lambda: [_change_section(metrics, results)])
+        parts = sorted((run_dir / "parts").glob("part-*.parquet"))
+        _section(sections, "Score distributions", lambda: cache.get(
+            "score distributions", [*base_inputs, *parts], [det_ids, bins],
+            lambda: _histograms(run_dir, det_ids, bins) + _image_score_hist(results, det_ids)))
     _section(sections, "Metric blocks", lambda: block_sections(metrics))
-    _section(sections, "Before / after / maps", lambda: _panels(run_dir, manifest, results))
+    shown = pick_items(results, run_dir / "maps", det_ids, report_items(manifest, items))
+    picture_inputs = [*base_inputs, *(run_dir / "maps" / f"{i}.tif" for i in shown.ids),
+                      *(run_dir / "artifacts").glob("*/polygons.gpkg")]
+
+    def pictures() -> list[tuple[str, str]]:
+        load_items(manifest, shown)  # the slow part: every shown item's images, from the source
+        out: list[tuple[str, str]] = []
+        _section(out, "Before / after / maps", lambda: panels_section(run_dir, shown))
+        _section(out, "Map", lambda: map_section(run_dir, shown))
+        return out
+
+    if shown.ids:
+        _section(sections, "Pictures", lambda: cache.get("pictures", picture_inputs, shown.ids, pictures))
     # component-specific sections, each step on its own: a plugin's plots must not break the report
     try:
         from satcore.kinds import STEP_KINDS
@@ -380,14 +382,19 @@ def build_report(run_dir: str | Path) -> Path:
             return f"<table><tr><th>item</th><th>step</th><th>type</th><th>message</th></tr>{err}</table>"
 
         _section(sections, f"Failed items ({len(errors)})", errors_section)
-    body = "".join(f"<section><h2>{html.escape(t)}</h2>{c}</section>" for t, c in sections)
+    body = "".join(f"<section id=\"{html.escape(t.lower().replace(' ', '-'), quote=True)}\"><h2>"
+                   f"{html.escape(t)}</h2>{c}</section>" for t, c in sections)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>satcore report — {_fmt_field(
         manifest.get('name') or '')}</title><style>
 {_CSS}
-img{{max-width:100%;margin:4px}} code{{background:#f3f3f3}}</style></head><body>
-<h1>satcore report: {_fmt_field(manifest.get('name') or '')}</h1>{body}</body></html>"""
+img:not(.leaflet-image-layer){{max-width:100%;margin:4px}} code{{background:#f3f3f3}}</style></head><body>
+<h1>satcore report: {_fmt_field(manifest.get('name') or '')}</h1>{body}{_MAP_ONLY}</body></html>"""
     path = run_dir / "report.html"
     tmp = run_dir / ".report.html.tmp"
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
+    for note in cache.notes:
+        log.info("report: %s", note)
+        if echo is not None:
+            echo(note)
     return path
