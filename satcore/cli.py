@@ -242,15 +242,21 @@ def schema(output: str | None) -> None:
                    "output.report_items, 6).")
 @click.option("--rebuild", is_flag=True, help="Rebuild every section (default: reuse those whose files are "
               "unchanged, from RUN_DIR/report_files/cache).")
-def report(run_dir: str, items: int | None, rebuild: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Say for every section whether it was reused or rebuilt, "
+              "how long it took and why.")
+def report(run_dir: str, items: int | None, rebuild: bool, verbose: bool) -> None:
     """Rebuild RUN_DIR/report.html from a finished run's files.
 
-    Sections whose input files are unchanged are reused; each rebuilt one says how long it took and why.
+    Sections whose input files are unchanged are reused. A section that took 10 s or more to rebuild says so
+    on stderr, with why (e.g. the first build, or which file changed); --verbose says it for every section.
     """
-    from satcore.outputs.report import build_report
+    from satcore.outputs.report import SLOW_S, build_report
 
-    path = build_report(run_dir, items=items, rebuild=rebuild, echo=lambda line: click.echo(line, err=True))
-    click.echo(str(path))
+    def echo(note: str, seconds: float) -> None:
+        if verbose or seconds >= SLOW_S:
+            click.echo(note, err=True)
+
+    click.echo(str(build_report(run_dir, items=items, rebuild=rebuild, echo=echo)))
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,11 @@ def write_polygons(run_dir: str | Path, min_area: float = 0.0) -> dict[str, Path
                 fields = {c: np.array([r[c] for r in rows], dtype=object if c in ("item_id", "area_unit")
                                       else (np.int64 if c == "pixels" else np.float64))
                           for c in ("item_id", "pixels", "area", "area_unit", "mean_score")}
-                write(tmp, geometry=geoms, field_data=list(fields.values()), fields=list(fields),
-                      layer=layer, driver="GPKG", geometry_type="Polygon",
-                      crs=None if crs is None else crs.to_wkt(), append=tmp.exists())
+                with warnings.catch_warnings():  # pixel coordinates have no CRS, and that is the point
+                    warnings.filterwarnings("ignore", ".*.crs. was not provided", UserWarning)
+                    write(tmp, geometry=geoms, field_data=list(fields.values()), fields=list(fields),
+                          layer=layer, driver="GPKG", geometry_type="Polygon",
+                          crs=None if crs is None else crs.to_wkt(), append=tmp.exists())
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from satcore.outputs.report_blocks import block_sections, objective_rows
+from satcore.outputs.report_blocks import block_sections, objective_rows, run_header, threshold_cell
 from satcore.outputs.report_panels import tex as _tex
 from satcore.plots import fig_to_html
 
@@ -43,6 +43,8 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px} "
         "td:first-child,th:first-child{text-align:left}")
 
 
+#: a section rebuilt in this many seconds or more is reported by ``satcore report``, with why
+SLOW_S = 10.0
 #: ``report.html#map-only`` shows the map section alone (a full-window map, and what the browser test opens)
 _MAP_ONLY = ("<script>if (location.hash === '#map-only') {document.querySelectorAll('body > h1, body > "
              "section:not(#map)').forEach(function (e) { e.style.display = 'none'; });}</script>")
@@ -70,19 +72,6 @@ def _fmt_field(v: Any) -> str:
     return "" if v is None else html.escape(str(v))
 
 
-def threshold_reason(name: str | None, results: Any) -> str:
-    """Why a step's (or the baseline's) image threshold is missing in ``metrics.json``."""
-    if name is None:
-        return "no threshold: the baseline says change for every item"
-    col = f"{name}.threshold"
-    vals = results[col].dropna().astype(float).unique() if results is not None and col in results else []
-    if len(vals) > 1:
-        return (f"no single threshold: it differs between items ({len(vals)} values, {min(vals):.4g} to "
-                f"{max(vals):.4g}; see <code>{html.escape(col)}</code> in results.parquet)")
-    return ("no threshold: the step labels each item itself (e.g. Otsu or k-means on each image, or a "
-            "fixed rule), so there is no score cut-off to report")
-
-
 def _metrics_table(metrics: dict[str, Any], results: Any = None) -> str:
     rows = []
     notes: dict[str, str] = {}
@@ -107,7 +96,7 @@ def _metrics_table(metrics: dict[str, Any], results: Any = None) -> str:
             rows.append(
                 f"<tr><td>{html.escape(split)}</td><td>{html.escape(name)}</td>"
                 + "".join(cell(img, k, "image") for k in ("accuracy", "precision", "recall", "f1"))
-                + _threshold_cell(img, step, results, notes)
+                + threshold_cell(img, step, results, notes)
                 + "".join(cell(px, k, "pixel") for k in ("auc", "f1", "iou", "precision", "recall", "kappa"))
                 + "</tr>"
             )
@@ -117,16 +106,6 @@ def _metrics_table(metrics: dict[str, Any], results: Any = None) -> str:
     why = "".join(f"<br><sup>{k}</sup> {v}" for v, k in notes.items())
     return (f"<table>{head}{''.join(rows)}</table>"
             f"<p><small>Brackets: bootstrap 95% intervals over items.{why}</small></p>")
-
-
-def _threshold_cell(img: dict[str, Any], step: str | None, results: Any, notes: dict[str, str]) -> str:
-    """The threshold cell; a missing one gets a numbered note saying why (and a tooltip)."""
-    if img.get("threshold") is not None:
-        return f"<td>{_fmt(img.get('threshold'))}</td>"
-    why = img.get("threshold_reason") or threshold_reason(step, results)
-    mark = notes.setdefault(why, str(len(notes) + 1))
-    return f"<td title=\"{html.escape(why)}\">—<sup>{mark}</sup></td>"
-
 
 
 def _change_section(metrics: dict[str, Any], results: Any = None) -> tuple[str, str]:
@@ -270,37 +249,16 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
                      f"run again with `satcore run {spec} --overwrite`")
 
 
-def run_header(manifest: dict[str, Any]) -> str:
-    """The "Run" section: name, spec hash, versions, executor, item counts and wall time.
-
-    Skipped items are mentioned only when there were some, i.e. when the run was resumed.
-    """
-    esc = _fmt_field
-    items = manifest.get("items") or {}
-    skipped = items.get("skipped") or 0
-    resumed = (f", {esc(skipped)} skipped (finished by an earlier session: this run was resumed)"
-               if skipped else "")
-    workers = f" ({esc(manifest.get('workers'))} workers)" if (manifest.get("workers") or 1) != 1 else ""
-    steps = manifest["spec"]["steps"]
-    return (
-        f"<p><b>{esc(manifest.get('name') or '')}</b> — spec hash <code>{esc(manifest.get('spec_hash'))}"
-        f"</code>, satcore {esc((manifest.get('versions') or {}).get('satcore'))}, executor "
-        f"{esc(manifest.get('executor'))}{workers}.<br>"
-        f"Items: {esc(items.get('ok', '?'))} ok, {esc(items.get('failed', '?'))} failed{resumed}. "
-        f"Wall time {esc((manifest.get('wall_time_s') or {}).get('total', '?'))} s.</p>"
-        "<p>Steps: " + ", ".join(f"<code>{esc(s['id'])}</code> ({esc(s['type'])})" for s in steps)
-        + "</p>")
-
-
 def build_report(run_dir: str | Path, items: int | None = None, rebuild: bool = False,
-                 echo: Callable[[str], None] | None = None) -> Path:
+                 echo: Callable[[str, float], None] | None = None) -> Path:
     """(Re)build ``report.html`` from the files in a run folder.
 
     Args:
         run_dir: the run folder.
         items: how many items the pictures and the map show (default: the spec's ``output.report_items``).
         rebuild: ignore the section cache (``report_files/cache/``) and rebuild every section.
-        echo: called with one line per cached section (reused, or rebuilt: in how long and why).
+        echo: called per cached section with a note (reused, or rebuilt: in how long and why) and the
+            seconds it took (``satcore report`` prints those over :data:`SLOW_S`).
     """
     import matplotlib
 
@@ -348,6 +306,8 @@ def build_report(run_dir: str | Path, items: int | None = None, rebuild: bool = 
         _section(out, "Map", lambda: map_section(run_dir, shown))
         return out
 
+    cache.slow_hint["pictures"] = (f"reads {len(shown.ids)} item(s)' images back from the source and draws "
+                                   "them; reused while the run's files are unchanged")
     if shown.ids:
         _section(sections, "Pictures", lambda: cache.get("pictures", picture_inputs, shown.ids, pictures))
     # component-specific sections, each step on its own: a plugin's plots must not break the report
@@ -393,8 +353,8 @@ img:not(.leaflet-image-layer){{max-width:100%;margin:4px}} code{{background:#f3f
     tmp = run_dir / ".report.html.tmp"
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
-    for note in cache.notes:
+    for note, seconds in cache.notes:
         log.info("report: %s", note)
         if echo is not None:
-            echo(note)
+            echo(note, seconds)
     return path

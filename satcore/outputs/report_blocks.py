@@ -15,6 +15,11 @@ from satcore.plots import fig_to_html
 Entry = tuple[str, str, dict[str, Any]]  # step id, split, block
 
 
+def esc(v: Any) -> str:
+    """A manifest or error field as HTML text (escaped; ``None`` as an empty string)."""
+    return "" if v is None else html.escape(str(v))
+
+
 def fmt(v: Any) -> str:
     """A table cell: 4 decimals for floats, ``—`` for missing."""
     if v is None:
@@ -181,3 +186,46 @@ def objective_rows(metrics: dict[str, Any]) -> str:
             "<table><tr><th>split</th><th>step</th><th>accuracy</th><th>precision</th><th>recall</th>"
             f"<th>F1</th></tr>{''.join(rows)}</table>")
 
+
+
+def threshold_reason(name: str | None, results: Any) -> str:
+    """Why a step's (or the baseline's) image threshold is missing in ``metrics.json``."""
+    if name is None:
+        return "no threshold: the baseline says change for every item"
+    col = f"{name}.threshold"
+    vals = results[col].dropna().astype(float).unique() if results is not None and col in results else []
+    if len(vals) > 1:
+        return (f"no single threshold: it differs between items ({len(vals)} values, {min(vals):.4g} to "
+                f"{max(vals):.4g}; see <code>{html.escape(col)}</code> in results.parquet)")
+    return ("no threshold: the step labels each item itself (e.g. Otsu or k-means on each image, or a "
+            "fixed rule), so there is no score cut-off to report")
+
+
+def threshold_cell(img: dict[str, Any], step: str | None, results: Any, notes: dict[str, str]) -> str:
+    """The threshold cell; a missing one gets a numbered note saying why (and a tooltip)."""
+    if img.get("threshold") is not None:
+        return f"<td>{fmt(img.get('threshold'))}</td>"
+    why = img.get("threshold_reason") or threshold_reason(step, results)
+    mark = notes.setdefault(why, str(len(notes) + 1))
+    return f"<td title=\"{html.escape(why)}\">—<sup>{mark}</sup></td>"
+
+
+def run_header(manifest: dict[str, Any]) -> str:
+    """The "Run" section: name, spec hash, versions, executor, item counts and wall time.
+
+    Skipped items are mentioned only when there were some, i.e. when the run was resumed.
+    """
+    items = manifest.get("items") or {}
+    skipped = items.get("skipped") or 0
+    resumed = (f", {esc(skipped)} skipped (finished by an earlier session: this run was resumed)"
+               if skipped else "")
+    workers = f" ({esc(manifest.get('workers'))} workers)" if (manifest.get("workers") or 1) != 1 else ""
+    steps = manifest["spec"]["steps"]
+    return (
+        f"<p><b>{esc(manifest.get('name') or '')}</b> — spec hash <code>{esc(manifest.get('spec_hash'))}"
+        f"</code>, satcore {esc((manifest.get('versions') or {}).get('satcore'))}, executor "
+        f"{esc(manifest.get('executor'))}{workers}.<br>"
+        f"Items: {esc(items.get('ok', '?'))} ok, {esc(items.get('failed', '?'))} failed{resumed}. "
+        f"Wall time {esc((manifest.get('wall_time_s') or {}).get('total', '?'))} s.</p>"
+        "<p>Steps: " + ", ".join(f"<code>{esc(s['id'])}</code> ({esc(s['type'])})" for s in steps)
+        + "</p>")

@@ -44,7 +44,10 @@ class SectionCache:
     def __init__(self, run_dir: Path, rebuild: bool = False) -> None:
         self.run_dir = run_dir
         self.rebuild = rebuild
-        self.notes: list[str] = []
+        #: section name → what makes it slow, added to its note
+        self.slow_hint: dict[str, str] = {}
+        #: one ``(note, seconds)`` per section: reused, or rebuilt (in how long, and why)
+        self.notes: list[tuple[str, float]] = []
 
     def get(self, name: str, inputs: Iterable[Path], settings: Any, build: Callable[[], Any]) -> Any:
         """``build()``'s result for section ``name``, from the cache while ``inputs`` and ``settings`` hold.
@@ -62,7 +65,7 @@ class SectionCache:
             except ValueError:
                 old = {}
         if old.get("key") == key and old.get("files") == stamp and "value" in old:
-            self.notes.append(f"{name}: unchanged, reused")
+            self.notes.append((f"{name}: unchanged, reused", 0.0))
             return old["value"] if not isinstance(old["value"], list) else [tuple(x) for x in old["value"]]
         if self.rebuild:
             why = "--rebuild"
@@ -78,7 +81,8 @@ class SectionCache:
         t0 = time.perf_counter()
         value = build()
         took = time.perf_counter() - t0
-        self.notes.append(f"{name}: rebuilt in {took:.1f} s ({why})")
+        slow = f"; {self.slow_hint[name]}" if name in self.slow_hint else ""
+        self.notes.append((f"{name}: rebuilt in {took:.1f} s ({why}{slow})", took))
         try:
             write_json(path, {"key": key, "files": stamp, "value": value})
         except (OSError, TypeError) as exc:  # a read-only run folder still gets its report on stdout

@@ -82,3 +82,18 @@ def test_write_polygons_from_a_run_folder(tmp_path):
     assert set(fields["area_unit"]) == {"m²"}
     areas = shapely.area(shapely.from_wkb(geoms))
     np.testing.assert_allclose(areas, fields["area"])
+
+
+def test_png_maps_and_several_crss_get_a_layer_each(tmp_path):
+    label, score = _label_and_score()
+    bands = np.stack([score, label.astype(np.float32)])
+    write_geotiff(tmp_path / "maps" / "png.tif", bands, band_descriptions=["d.score", "d.label"])
+    like = Raster(np.zeros((1, *label.shape)), crs=CRS.from_epsg(32633), transform=Affine(2, 0, 0, 0, -2, 0))
+    write_geotiff(tmp_path / "maps" / "utm.tif", bands, like=like, band_descriptions=["d.score", "d.label"])
+    path = write_polygons(tmp_path)["d"]
+    assert sorted(pyogrio.list_layers(path)[:, 0]) == ["polygons_epsg_32633", "polygons_pixels"]
+    _g, px, crs = read_polygons(path, layer="polygons_pixels")
+    assert crs is None and px["area"].tolist() == [491.0, 30.0, 1.0, 1.0]
+    assert set(px["area_unit"]) == {"pixel"}
+    _g, utm, _crs = read_polygons(path, layer="polygons_epsg_32633")
+    assert utm["area"].tolist() == [4 * a for a in px["area"]]
