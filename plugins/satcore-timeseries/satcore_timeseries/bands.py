@@ -49,12 +49,13 @@ class BandValuesParams(Params):
                              "[red, nir], or a band that is already an index such as NDVI). Empty with no "
                              "`indices`: every band of the series.")
     indices: list[Literal["NDVI", "NDWI", "NDBI"]] = Field(
-        default_factory=list, description="Spectral indices to compute per pixel (formulas in docs/timeseries.md).")
+        default_factory=list,
+        description="Spectral indices to compute per pixel (formulas in docs/timeseries.md).")
     statistic: Literal["mean", "median"] = Field("mean", description="How a window becomes one number per "
                                                  "date, over its valid pixels.")
     cloud_band: str | None = Field(None, description="A band of cloud probability (e.g. CLP); pixels above "
                                    "`cloud_threshold` are left out (a fully cloudy date gives NaN).")
-    cloud_threshold: float = Field(0.5, description="Cloud value above which a pixel is masked (same units as "
+    cloud_threshold: float = Field(0.5, description="Cloud value above which a pixel is masked (units of "
                                    "`cloud_band`: 0.5 for probabilities in [0, 1], 127 for 0..255).")
 
     @field_validator("bands")
@@ -109,8 +110,9 @@ class BandValuesExtractor(Extractor):
                     own = find_band(raster, name)  # the series carries the index itself
                     if own is None:
                         need = " and ".join(INDICES[name])
-                        raise ComponentError(f"band-values: {name} needs bands {need} (or a band named {name});"
-                                             f" the series has {list(raster.band_names)}", item.item_id)
+                        raise ComponentError(f"band-values: {name} needs bands {need} (or a band named "
+                                             f"{name}); the series has {list(raster.band_names)}",
+                                             item.item_id)
                     row.append(_reduce(own, ok, p.statistic))
                     continue
                 den = a + b
@@ -137,5 +139,6 @@ class BandValuesExtractor(Extractor):
             if not names:
                 names = list(item.images[0].band_names)
             rows = [self._row(item, r, names) for r in item.images]
-            out.append(feature_output(names, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))))
+            values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
+            out.append(feature_output(names, values))
         return out

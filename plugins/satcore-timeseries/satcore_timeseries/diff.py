@@ -23,7 +23,8 @@ class SeriesDiffParams(DetectorParams):
 
     features: list[str] | None = Field(None, description="Features to compare; default: all of them.")
     statistic: Literal["zscore", "difference"] = Field(
-        "zscore", description="Score each feature by its z-score or its plain difference from the earlier mean.")
+        "zscore",
+        description="Score each feature by its z-score or its plain difference from the earlier mean.")
     threshold: float = Field(3.0, gt=0, description="Change when the largest |score| exceeds this.")
 
 
@@ -47,11 +48,13 @@ class SeriesDiffDetector(Detector):
             if p.features is not None:
                 missing = [f for f in p.features if f not in names]
                 if missing:
-                    raise ComponentError(f"series-diff: features {missing} are not among {names}", item.item_id)
+                    raise ComponentError(f"series-diff: features {missing} are not among {names}",
+                                         item.item_id)
                 values = values[:, [names.index(f) for f in p.features]]
                 names = list(p.features)
             if values.shape[0] < 3:
-                raise ComponentError(f"series-diff: {values.shape[0]} dates; at least 3 are needed (two earlier "
+                raise ComponentError(f"series-diff: {values.shape[0]} dates; at least 3 are needed (two "
+                                     "earlier "
                                      "ones for a spread, and the last)", item.item_id)
             extra: dict[str, Any] = {"lat": item.meta.get("lat"), "lon": item.meta.get("lon")}
             best: float | None = None
@@ -60,7 +63,8 @@ class SeriesDiffDetector(Detector):
                 last, earlier = values[-1, k], values[:-1, k]
                 earlier = earlier[np.isfinite(earlier)]
                 if not np.isfinite(last) or earlier.size < 2:
-                    raise ComponentError(f"series-diff: feature {name!r} has no value on the last date or fewer "
+                    raise ComponentError(f"series-diff: feature {name!r} has no value on the last date or "
+                                         "fewer "
                                          "than 2 earlier values (cloud-masked or nodata)", item.item_id)
                 diff = float(last - earlier.mean())
                 sd = float(earlier.std(ddof=1))

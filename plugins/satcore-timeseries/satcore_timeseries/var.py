@@ -104,7 +104,8 @@ class VarForecastDetector(Detector):
         flags = p.flag_features or fit.names
         unknown = [f for f in flags if f not in fit.names]
         if unknown:
-            raise ComponentError(f"var-forecast: flag_features {unknown} are not modelled features {fit.names}",
+            raise ComponentError(f"var-forecast: flag_features {unknown} are not modelled features "
+                                 f"{fit.names}",
                                  item.item_id)
         lowest: float | None = None
         which: str | None = None
@@ -146,7 +147,7 @@ class VarForecastDetector(Detector):
         return out
 
     def _write_location(self, item: Item, fit: VarFit, det: Detection) -> None:
-        """``artifacts/<step>/locations/<item>.json``: what Table 2, the GeoPackage and the plots are made of."""
+        """``artifacts/<step>/locations/<item>.json``: source of Table 2, GeoPackage and plots."""
         if self.context.run_dir is None:
             return
         times = item.meta.get("times") or [r.time.isoformat() if r.time else str(i)

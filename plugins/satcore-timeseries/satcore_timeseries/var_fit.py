@@ -99,7 +99,7 @@ def ols_aic(resid: np.ndarray, n_params: int) -> float | None:
 
 
 def _fit_model(data: np.ndarray, max_p: int, horizon: int, interval: str, alpha: float) -> tuple[Any, ...]:
-    """statsmodels' VAR (K ≥ 2) or, for one feature (which VAR refuses), AutoReg: the same model, AR(p)."""
+    """Statsmodels' VAR (K ≥ 2) or, for one feature (which VAR refuses), AutoReg: the same model, AR(p)."""
     import scipy.stats
 
     n, k = data.shape
@@ -143,7 +143,7 @@ def _fit_model(data: np.ndarray, max_p: int, horizon: int, interval: str, alpha:
 def fit_var(values: Any, names: Sequence[str], *, horizon: int = 12, max_lags: int = 4,
             interval: str = "t-fixed", alpha: float = 0.05, nan: str = "interpolate",
             max_nan_fraction: float = 0.5) -> VarFit:
-    """Fit a VAR on all but the last ``horizon`` dates and forecast them (definitions in the module docstring).
+    """Fit a VAR on all but the last ``horizon`` dates and forecast them (definitions: module docstring).
 
     Args:
         values: ``(T, K)`` series (NaN = unknown).
@@ -167,7 +167,8 @@ def fit_var(values: Any, names: Sequence[str], *, horizon: int = 12, max_lags: i
     t_all, k_all = y.shape
     n_train = t_all - horizon
     if n_train < 4:
-        raise SeriesError(f"the series has {t_all} dates: too short to hold out horizon={horizon} and fit a VAR "
+        raise SeriesError(f"the series has {t_all} dates: too short to hold out horizon={horizon} and fit "
+                          "a VAR "
                           f"on the rest (at least {horizon + 4} dates needed)")
     train_raw = y[:n_train]
     train, rows = _fill(train_raw, names, nan, max_nan_fraction)
@@ -175,7 +176,8 @@ def fit_var(values: Any, names: Sequence[str], *, horizon: int = 12, max_lags: i
     constant = [bool(s <= 1e-12 * max(1.0, float(np.abs(train[:, k]).max()))) for k, s in enumerate(span)]
     varying = [k for k in range(k_all) if not constant[k]]
     if not varying:
-        raise SeriesError(f"every feature ({', '.join(names)}) is constant over the {n_train} training dates: "
+        raise SeriesError(f"every feature ({', '.join(names)}) is constant over the {n_train} training "
+                          "dates: "
                           "nothing to model (an empty or saturated window?)")
     data = train[:, varying]
     n, k = data.shape

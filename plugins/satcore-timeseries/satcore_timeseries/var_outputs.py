@@ -29,7 +29,8 @@ FEATURE_COLUMNS = ("rmse", "aic", "fall_in_ci", "fall_in_ci_n")
 
 def read_locations(step_dir: Path) -> list[dict[str, Any]]:
     """Every ``locations/*.json`` of a step, in item-id order."""
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((step_dir / "locations").glob("*.json"))]
+    files = sorted((step_dir / "locations").glob("*.json"))
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in files]
     return sorted(docs, key=lambda d: str(d["item_id"]))
 
 
@@ -128,9 +129,11 @@ def report_sections(run_dir: Path, step_id: str, max_plots: int | None = None) -
     if frame.empty:
         return []
     sections = [("Locations (thesis Table 2)",
-                 "<p>Fall-in-CI denominators: the <code>_fall_in_ci_n</code> columns (observed values over the "
+                 "<p>Fall-in-CI denominators: the <code>_fall_in_ci_n</code> columns (observed "
+                 "values over the "
                  f"{'held-out forecast dates' if docs[0]['fall_in'] == 'forecast' else 'training dates'}). "
-                 f"Files: <code>artifacts/{html.escape(step_id)}/table.csv</code>, <code>locations.gpkg</code>."
+                 f"Files: <code>artifacts/{html.escape(step_id)}/table.csv</code>, "
+                 "<code>locations.gpkg</code>."
                  "</p>" + frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="null"))]
     limit = max_plots if max_plots is not None else int(docs[0].get("plots", 6))
     order = sorted(docs, key=lambda d: (d["label"] != 1, -(d["score"] or 0.0), str(d["item_id"])))
