@@ -73,7 +73,7 @@ def geotiff_series(root: Path, t: int = 30, seed: int = 0) -> dict[str, Any]:
     """
     rng = np.random.default_rng(seed)
     dates = [f"2020-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(t)]
-    cube = np.full((t, 4, SIZE, SIZE), 0.1, dtype=np.float64) + rng.normal(scale=0.005, size=(t, 4, SIZE, SIZE))
+    cube = 0.1 + rng.normal(scale=0.005, size=(t, 4, SIZE, SIZE))
     cube = np.abs(cube) + 0.01
     places = {"steady": (15, 15), "broken": (30, 40), "void": (45, 20)}
     for j, (name, (r, c)) in enumerate(places.items()):
