@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,15 @@ def write_gpkg(path: Path, frame: Any) -> None:
         else:
             data.append(col.to_numpy(dtype=np.float64) if col.dtype.kind == "f" or col.isna().any()
                         else col.to_numpy())
-    with atomic_path(path) as tmp:
+    # GDAL wants the .gpkg extension (it warns on satcore.io's temporary name): a temporary file of our own,
+    # renamed into place, so a reader never sees half a GeoPackage
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.gpkg")
+    try:
         pyogrio.raw.write(str(tmp), geometry=np.asarray(geom, dtype=object), field_data=data, fields=fields,
                           crs="EPSG:4326", geometry_type="Point", driver="GPKG", layer="locations")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_tables(step_dir: Path) -> Any:
