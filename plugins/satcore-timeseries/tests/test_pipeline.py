@@ -1,4 +1,4 @@
-"""End to end: geotiff-series → band-values → var-forecast, checked against rasterio + statsmodels directly."""
+"""End to end: geotiff-series → band-values → var-forecast, checked against rasterio and statsmodels."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def test_run_matches_an_independent_recomputation(series, tmp_path, pm):
 
     table = pd.read_csv(art / "table.csv")
     assert list(table["item_id"]) == ["broken", "steady"] and list(table["index"]) == [0, 1]
-    assert {"lat", "lon", "NDVI_rmse", "NDVI_aic", "NDVI_fall_in_ci", "NDVI_fall_in_ci_n"} <= set(table.columns)
+    want = {"lat", "lon", "NDVI_rmse", "NDVI_aic", "NDVI_fall_in_ci", "NDVI_fall_in_ci_n"}
+    assert want <= set(table.columns)
     assert pd.read_parquet(art / "table.parquet").shape == table.shape
 
     import pyogrio
