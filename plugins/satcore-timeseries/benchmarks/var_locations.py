@@ -53,6 +53,7 @@ def random_locations(series: Path, n: int, window: int, seed: int = 0) -> list[d
 
 
 def spec(series: Path, locations: list[dict[str, object]], out: Path, executor: dict[str, object]) -> dict:
+    """The benchmark pipeline: band-values (NDVI, CLP) → var-forecast, on one executor."""
     return {
         "version": 1, "name": "var-locations-benchmark", "seed": 0,
         "source": {"type": "geotiff-series", "root": str(series), "pattern": "*.tif", "window": 5,
@@ -66,6 +67,7 @@ def spec(series: Path, locations: list[dict[str, object]], out: Path, executor: 
 
 
 def main() -> None:
+    """Run both executors and print the times as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=Path, default=SLOVENIA)
     ap.add_argument("--n", type=int, default=100)
