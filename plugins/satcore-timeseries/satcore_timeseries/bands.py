@@ -70,7 +70,7 @@ def find_band(raster: Raster, name: str) -> np.ndarray | None:
     """The band ``name`` (or an alias of it) as float64, or ``None`` when the raster has none."""
     for cand in ALIASES.get(name, (name,)):
         if cand in raster.band_names:
-            return raster.array[raster.band_names.index(cand)].astype(np.float64)
+            return np.asarray(raster.array[raster.band_names.index(cand)], dtype=np.float64)
     return None
 
 
