@@ -19,13 +19,23 @@ __version__ = "0.1.0"
 @hookimpl
 def satcore_register_extractors() -> list[type[Any]]:
     """The per-location feature extractors."""
-    return []
+    from satcore_timeseries.bands import BandValuesExtractor
+
+    return [
+        BandValuesExtractor,
+    ]
 
 
 @hookimpl
 def satcore_register_detectors() -> list[type[Any]]:
     """The forecast-based change detectors."""
-    return []
+    from satcore_timeseries.diff import SeriesDiffDetector
+    from satcore_timeseries.var import VarForecastDetector
+
+    return [
+        VarForecastDetector,
+        SeriesDiffDetector,
+    ]
 
 
 @hookimpl

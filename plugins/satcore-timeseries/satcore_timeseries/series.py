@@ -11,6 +11,9 @@ returns, per item, one dict made by :func:`feature_output`:
   one extractor; :func:`stack_inputs` prefixes them with the step id only when two inputs clash.
 - ``n_dates``: T (a scalar, so it lands in ``results.parquet``).
 
+Such an extractor declares ``produces = ("features",)`` (and ``consumes = ("series",)``): ``var-forecast`` and
+``series-diff`` consume ``features``, so ``satcore validate`` checks the chain.
+
 A consumer with several inputs (``input: [bands, clouds, seg]``) receives ``{step_id: output}`` and calls
 :func:`stack_inputs` to get one ``(T, K_total)`` matrix with its names.
 """
