@@ -108,27 +108,30 @@ def read_tile(path: str, win: list[int], bands: tuple[str, ...] | None = None,
     return raster
 
 
-def _check_scene(ref: ItemRef, other: str) -> None:
+def _check_scene(ref: ItemRef) -> None:
+    """Every file of the tile's pair (B, label, ignore) has A's size, CRS and geotransform (headers only)."""
     from satcore.data import gdal_env, open_quietly
 
     height, width = (int(v) for v in ref.meta[SCENE_SHAPE_KEY])
-    path = ref.paths[other]
-    try:
-        with gdal_env(), open_quietly(path) as ds:
-            shape, crs, transform = (int(ds.height), int(ds.width)), ds.crs, ds.transform
-        with gdal_env(), open_quietly(ref.paths["a"]) as ds:
-            a_crs, a_transform = ds.crs, ds.transform
-    except Exception as exc:
-        raise ComponentError(_data.describe_read_failure(path, exc)) from exc
-    if shape != (height, width):
-        raise ComponentError(f"{ref.paths['a']} is {width}×{height} px but {path} is {shape[1]}×{shape[0]} "
-                             "px; "
-                             "a tiled pair must share one grid (reproject one of them first: `align: "
-                             "reproject` is not available with `tiling:`)")
-    if crs != a_crs or not transform.almost_equals(a_transform):
-        raise ComponentError(f"{ref.paths['a']} and {path} have a different CRS or geotransform; a tiled "
-                             "pair "
-                             "must share one grid (reproject one of them first)")
+    grids = {}
+    for key in ("a", "b", "label", "ignore"):
+        path = ref.paths.get(key)
+        if not path:
+            continue
+        try:
+            with gdal_env(), open_quietly(path) as ds:
+                grids[key] = (path, (int(ds.height), int(ds.width)), ds.crs, ds.transform)
+        except Exception as exc:
+            raise ComponentError(_data.describe_read_failure(path, exc)) from exc
+    a_path, _shape, a_crs, a_transform = grids.pop("a")
+    for path, shape, crs, transform in grids.values():
+        if shape != (height, width):
+            raise ComponentError(f"{a_path} is {width}×{height} px but {path} is {shape[1]}×{shape[0]} px; a "
+                                 "tiled pair must share one grid (reproject one of them first: `align: "
+                                 "reproject` is not available with `tiling:`)")
+        if crs != a_crs or (crs is not None and not transform.almost_equals(a_transform)):
+            raise ComponentError(f"{a_path} and {path} have a different CRS or geotransform; a tiled pair "
+                                 "must share one grid (reproject one of them first)")
 
 
 def load_tile_pair(ref: ItemRef, bands: tuple[str, ...] | None, ignore_value: int | None,
@@ -138,7 +141,7 @@ def load_tile_pair(ref: ItemRef, bands: tuple[str, ...] | None, ignore_value: in
     ``Item.meta`` gets ``core`` (the tile inside the arrays read) and ``read_window``.
     """
     win, core = read_window(ref)
-    _check_scene(ref, "b")
+    _check_scene(ref)
     a = read_tile(ref.paths["a"], win, bands, max_pixels)
     b = read_tile(ref.paths["b"], win, bands, max_pixels)
     if a.count != b.count:
@@ -146,14 +149,12 @@ def load_tile_pair(ref: ItemRef, bands: tuple[str, ...] | None, ignore_value: in
     label: np.ndarray | None = None
     valid: np.ndarray | None = None
     if ref.paths.get("label"):
-        _check_scene(ref, "label")
         raw = read_tile(ref.paths["label"], win, None, max_pixels).array
         label = np.asarray(np.asarray(raw != 0).any(axis=0))
         if ignore_value is not None:
             valid = np.asarray(~np.asarray(raw == ignore_value).any(axis=0))
             label = label & valid
     if ref.paths.get("ignore"):
-        _check_scene(ref, "ignore")
         ign_raw = read_tile(ref.paths["ignore"], win, None, max_pixels).array
         ign = np.asarray(np.asarray(ign_raw != 0).any(axis=0))
         valid = np.asarray(~ign if valid is None else (valid & ~ign))
