@@ -113,8 +113,8 @@ def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_
     _print_metrics(res.metrics, res.items_ok, res.items_failed if not res.items_skipped else 0,
                    out / "errors.jsonl")
     # only what exists: an unlabelled run writes no metrics.json, maps/ needs a per-pixel detector
-    names = ("results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log", "maps/", "mosaic/",
-             "report.html")
+    names = ("results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log", "maps/",
+             "mosaic/", "report.html")
     click.echo(f"outputs in {out}/: " + ", ".join(n for n in names if (out / n.rstrip("/")).exists()))
     for note in res.notes:
         click.echo(f"note: {note}", err=True)
