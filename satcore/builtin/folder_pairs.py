@@ -23,6 +23,7 @@ from satcore.builtin.common import (
     tile_of,
     valid_regex,
 )
+from satcore.builtin.tiling import TILING_DESCRIPTION, WINDOW_KEY, TilingParams, load_tile_pair, tile_refs
 from satcore.components import Params, Source, SpecPath
 from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
 from satcore.errors import ComponentError, SpecError
@@ -65,6 +66,7 @@ class FolderPairsParams(Params):
         "`<folder>/<id>` and `meta.split` is the folder name (use `evaluate.split: {by: split}`). "
         "`none`: read `root/A` etc. only. `auto` (default): `folders` when `root/<a>` is absent and "
         "`root/train/<a>` (or `val/`, `test/`) exists, else `none`.")
+    tiling: TilingParams | None = Field(None, description=TILING_DESCRIPTION)
 
     @field_validator("root")
     @classmethod
@@ -179,9 +181,24 @@ class FolderPairsSource(Source):
         return refs, problems
 
     def list_items(self) -> Iterable[ItemRef]:
-        """Items are the files in `A/` whose stem also exists in `B/` (per split folder, if any)."""
+        """Items are the files in `A/` whose stem also exists in `B/` (per split folder, if any).
+
+        With ``tiling:`` each pair becomes its tiles, ``<id>/r<row>_c<col>`` (only A's header is read).
+        """
         refs, self._problems = self._scan()
-        return refs
+        tiling = self.params.tiling
+        if tiling is None:
+            return refs
+        if self.params.align != "error":
+            raise SpecError("folder-pairs: `tiling:` reads A and B window by window, so they must share one "
+                            "grid; `align: reproject` is not available with it (reproject the files first)")
+        tiles: list[ItemRef] = []
+        for ref in refs:
+            try:
+                tiles += tile_refs(ref, tiling)
+            except ComponentError as exc:
+                self._problems.append((ref.item_id, type(exc).__name__, str(exc)))
+        return tiles
 
     def list_problems(self) -> list[tuple[str, str, str]]:
         """Files without a partner or label, and file names that make no safe item id."""
@@ -192,6 +209,11 @@ class FolderPairsSource(Source):
     def load(self, ref: ItemRef) -> Item:
         """Read A, B, the label and the ignore mask; check they share one grid."""
         p = self.params
+        if WINDOW_KEY in ref.meta:  # a tile of a scene (`tiling:`): read by window
+            item = load_tile_pair(ref, p.bands, p.ignore_value, p.max_pixels)
+            if p.min_changed_pixels > 1:
+                item.meta["min_changed_pixels"] = p.min_changed_pixels
+            return mark_invalid(item, self.context.logger)
         a = read_raster(ref.paths["a"], bands=p.bands, max_pixels=p.max_pixels)
         b = read_raster(ref.paths["b"], bands=p.bands, max_pixels=p.max_pixels)
         b = align_pair(a, b, p.align, ref.paths["a"], ref.paths["b"])

@@ -4,11 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from satcore.components.base import Batch, Component, Params, scalar_columns
+
+if TYPE_CHECKING:
+    from satcore.data import Item
+
+#: ``Item.meta`` key of a tile's core: ``[row, col, height, width]`` of the pixels it stands for, inside its
+#: array (the rest is the halo read around it); set by a tiling source (``docs/scale.md``).
+CORE_KEY = "core"
+#: ``Item.meta`` key of the merged scene statistics: ``{step_id: {...}}`` (filled by the engine's first pass).
+SCENE_STATISTICS_KEY = "scene_statistics"
+
+
+def core_slices(item: Item) -> tuple[slice, slice]:
+    """The rows and columns of ``item``'s arrays that its tile stands for (all of them for an untiled item).
+
+    A tile of a large scene is read with a halo of context pixels around it; statistics must count each
+    scene pixel once, so :meth:`Detector.partial_statistics` reduces ``array[..., rows, cols]`` only.
+    """
+    core = item.meta.get(CORE_KEY)
+    if not core:
+        return slice(None), slice(None)
+    r, c, h, w = (int(v) for v in core)
+    return slice(r, r + h), slice(c, c + w)
 
 
 class DetectorParams(Params):
@@ -57,6 +79,15 @@ class Detector(Component):
 
     ``fittable`` may also be a property when only some params need fitting (``threshold: {optimise: f1}``
     does, a fixed threshold does not).
+
+    **Whole scenes** (a source with ``tiling:``; ``docs/scale.md``). A tile is read with :attr:`halo` pixels
+    of context around it and the maps are cropped back afterwards, so smoothing or morphology near a tile's
+    edge sees the same neighbours as on the whole scene. A detector that uses statistics of the whole image
+    (a normalisation, Otsu's threshold, a PCA) gets them from passes over the scene before the tiles
+    stream: it names its passes in :meth:`statistics_stages`, computes one tile's part in
+    :meth:`partial_statistics` and merges the parts in :meth:`merge_statistics`; :meth:`scene_statistics`
+    then hands the merged result to :meth:`process`. The defaults (no halo, no stages) keep a detector
+    working on tiles as before: it just sees each tile as a separate image.
     """
 
     kind: ClassVar[str] = "detector"
@@ -73,6 +104,56 @@ class Detector(Component):
     def process(self, batch: Batch) -> list[Detection]:
         """Change results for each item of the batch."""
         raise NotImplementedError
+
+    @property
+    def halo(self) -> int:
+        """Context pixels needed around each output pixel (smoothing radius, morphology); default 0.
+
+        A tiled source reads every tile with at least this many extra pixels on each side (clipped at the
+        scene's edge), and the engine crops the maps back to the tile, so the mosaic does not depend on where
+        the tile edges fall.
+        """
+        return 0
+
+    def statistics_stages(self) -> tuple[str, ...]:
+        """The names of the passes over a tiled scene this detector needs, in order; default none.
+
+        Each stage may use the result of the earlier ones (a threshold on a normalised magnitude needs the
+        normalisation first).
+        """
+        return ()
+
+    def partial_statistics(self, item: Item, stage: str, scene: dict[str, Any]) -> Any:
+        """One tile's part of a stage (e.g. its count, sum and sum of squares, or a fixed-range histogram).
+
+        Reduce only the pixels of :func:`core_slices` (the halo belongs to the neighbouring tiles).
+
+        Args:
+            item: the tile, with its halo.
+            stage: one of :meth:`statistics_stages`.
+            scene: the merged result of the earlier stages.
+        """
+        raise NotImplementedError(f"{type(self).__name__} names statistics stages but does not compute them")
+
+    def merge_statistics(self, stage: str, partials: list[Any], scene: dict[str, Any]) -> dict[str, Any]:
+        """Merge every tile's part of ``stage`` into the scene statistics; return the updated copy.
+
+        The result must be picklable (it travels with the items to Dask workers): numbers, lists, strings.
+        """
+        return scene
+
+    def scene_statistics(self, item: Item) -> dict[str, Any] | None:
+        """The merged statistics of ``item``'s scene for this step, or ``None`` (an untiled item)."""
+        stats = item.meta.get(SCENE_STATISTICS_KEY) or {}
+        out = stats.get(self.step_id)
+        return None if out is None else dict(out)
+
+    def own_statistics(self, item: Item) -> dict[str, Any]:
+        """Every stage run over ``item`` alone (one partial each): the untiled path of the same code."""
+        scene: dict[str, Any] = {}
+        for stage in self.statistics_stages():
+            scene = self.merge_statistics(stage, [self.partial_statistics(item, stage, scene)], scene)
+        return scene
 
     def fit_records(self, batch: Batch) -> list[Any]:
         """What :meth:`fit` needs from each training item (e.g. its feature vector); default: nothing."""

@@ -6,12 +6,13 @@ and a detector's ``score_map`` have them. scipy is imported on first use (it com
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 __all__ = [
-    "NORMALISE_EPS", "Normalise", "Smoothing", "nan_where", "normalise_bands", "normalise_pair", "smooth",
+    "NORMALISE_EPS", "Moments", "Normalise", "Smoothing", "band_moments", "merge_moments", "nan_where",
+    "normalise_bands", "normalise_pair", "normalise_pair_with", "smooth", "smooth_halo",
 ]
 
 #: How :func:`normalise_bands` rescales each band.
@@ -33,6 +34,17 @@ def nan_where(a: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
     out = np.array(a, dtype=np.result_type(a.dtype, np.float32), copy=True)
     out[..., invalid] = np.nan
     return out
+
+
+def smooth_halo(sigma: float, method: Smoothing = "gaussian") -> int:
+    """How many pixels around a pixel :func:`smooth` reads (the filter's radius): a tile needs that halo.
+
+    ``gaussian``: scipy's kernel radius ``int(4 * sigma + 0.5)`` (its default ``truncate=4``); ``mean``:
+    ``round(sigma)``.
+    """
+    if not sigma:
+        return 0
+    return int(4.0 * float(sigma) + 0.5) if method == "gaussian" else round(sigma)
 
 
 def smooth(x: np.ndarray, sigma: float, method: Smoothing = "gaussian") -> np.ndarray:
@@ -111,3 +123,72 @@ def normalise_pair(
         mb, sb = mean(b, axis=(1, 2), keepdims=True), std(b, axis=(1, 2), keepdims=True) + NORMALISE_EPS
         return a, (b - mb) / sb * sa + ma
     return normalise_bands(a, how), normalise_bands(b, how)
+
+
+class Moments(NamedTuple):
+    """Per-band count, mean and sum of squared deviations (``m2``) of the finite values: mergeable.
+
+    Parts merge exactly in real arithmetic (Chan et al.'s pairwise update), so the moments of a scene are
+    merged from its tiles' (:func:`merge_moments`); ``std`` is the population standard deviation, as
+    :func:`numpy.std`.
+    """
+
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per band (0 for a band without values)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.n > 0, np.sqrt(np.maximum(self.m2, 0.0) / np.maximum(self.n, 1)), 0.0)
+
+    def to_lists(self) -> dict[str, list[float]]:
+        """``{"n", "mean", "m2"}`` as lists (picklable, JSON-able)."""
+        return {"n": self.n.tolist(), "mean": self.mean.tolist(), "m2": self.m2.tolist()}
+
+
+def band_moments(a: np.ndarray) -> Moments:
+    """:class:`Moments` of each band of a ``(bands, H, W)`` array, NaN left out."""
+    x = np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1)
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), 0.0)
+    dev = np.where(ok, x - mean[:, None], 0.0)
+    return Moments(n, mean, np.einsum("bi,bi->b", dev, dev))
+
+
+def merge_moments(parts: list[Moments]) -> Moments:
+    """The moments of the union of the parts' values (Chan, Golub and LeVeque's pairwise update)."""
+    if not parts:
+        raise ValueError("merge_moments needs at least one part")
+    n, mean, m2 = (np.array(v, dtype=np.float64) for v in parts[0])
+    for p in parts[1:]:
+        n2, mean2, m22 = (np.asarray(v, dtype=np.float64) for v in p)
+        tot = n + n2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = mean2 - mean
+            mean = np.where(tot > 0, mean + delta * n2 / np.maximum(tot, 1), 0.0)
+            m2 = m2 + m22 + np.where(tot > 0, delta * delta * n * n2 / np.maximum(tot, 1), 0.0)
+        n = tot
+    return Moments(n, mean, m2)
+
+
+def normalise_pair_with(
+    a: np.ndarray, b: np.ndarray, how: Literal["none", "zscore", "match"], ma: Moments, mb: Moments
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalise_pair` with given statistics (a whole scene's, merged from its tiles).
+
+    ``zscore`` uses each date's mean and standard deviation, ``match`` rescales ``b`` to ``a``'s; the
+    result equals :func:`normalise_pair` on the whole scene up to floating-point rounding of the moments.
+    """
+    if how == "none":
+        return a, b
+    m_a, s_a = ma.mean[:, None, None], ma.std[:, None, None] + NORMALISE_EPS
+    m_b, s_b = mb.mean[:, None, None], mb.std[:, None, None] + NORMALISE_EPS
+    if how == "match":
+        return a, (b - m_b) / s_b * s_a + m_a
+    if how == "zscore":
+        return (a - m_a) / s_a, (b - m_b) / s_b
+    raise ValueError(f"unknown normalisation {how!r}: use 'none', 'zscore' or 'match'")

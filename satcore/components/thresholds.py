@@ -26,7 +26,7 @@ from satcore.components.base import Params
 
 __all__ = [
     "OTSU_BINS", "THRESHOLD_RULE_DESCRIPTION", "Optimise", "ThresholdRule", "apply_threshold", "needs_fit",
-    "otsu_threshold", "resolve_threshold",
+    "otsu_from_histogram", "otsu_histogram", "otsu_threshold", "resolve_threshold", "value_range",
 ]
 
 #: Histogram bins of :func:`otsu_threshold` (scikit-image's default).
@@ -72,9 +72,47 @@ def otsu_threshold(values: np.ndarray, nbins: int = OTSU_BINS) -> float:
     lo, hi = float(v.min()), float(v.max())
     if lo == hi:
         return hi
-    counts, edges = np.histogram(v, bins=nbins, range=(lo, hi))
+    return otsu_from_histogram(np.histogram(v, bins=nbins, range=(lo, hi))[0], lo, hi)
+
+
+def value_range(values: np.ndarray) -> tuple[float, float] | None:
+    """``(min, max)`` of the finite ``values``, or ``None`` when there is none; merge parts with min and max.
+
+    The first of the two passes of Otsu over a tiled scene: the histogram's range is the scene's.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return None if v.size == 0 else (float(v.min()), float(v.max()))
+
+
+def otsu_histogram(values: np.ndarray, lo: float, hi: float, nbins: int = OTSU_BINS) -> np.ndarray:
+    """The counts of the finite ``values`` in ``nbins`` equal bins over the fixed range ``[lo, hi]``.
+
+    Counts of parts of an image over the same range add up to the counts of the whole (each value's bin
+    depends on the value and the range only), so Otsu over tiles merged this way equals
+    :func:`otsu_threshold` on the whole image when ``lo``/``hi`` are its minimum and maximum.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if hi <= lo:
+        return np.array([v.size], dtype=np.int64)
+    return np.histogram(v, bins=nbins, range=(lo, hi))[0].astype(np.int64)
+
+
+def otsu_from_histogram(counts: np.ndarray, lo: float, hi: float) -> float:
+    """Otsu's threshold from bin ``counts`` over ``[lo, hi]``: the centre of the best bin.
+
+    :func:`otsu_threshold` is this on the histogram of its values' own range; a constant image
+    (``lo == hi``) gives ``hi``, an empty one ``0.0``.
+    """
+    c64 = np.asarray(counts)
+    if c64.sum() == 0:
+        return 0.0
+    if lo == hi:
+        return float(hi)
+    edges = np.histogram_bin_edges(np.array([lo, hi]), bins=c64.size, range=(lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2.0
-    c = counts.astype(np.float32)  # as scikit-image, so that ties between bins break the same way
+    c = c64.astype(np.float32)  # as scikit-image, so that ties between bins break the same way
     w1 = np.cumsum(c)
     w2 = np.cumsum(c[::-1])[::-1]
     with np.errstate(divide="ignore", invalid="ignore"):  # empty classes at the ends: NaN, never chosen

@@ -26,6 +26,7 @@ from satcore.engine.result import RunResult
 from satcore.engine.rows import problem_rows
 from satcore.engine.run_folder import has_maps, hold_run_folder, prepare_output
 from satcore.engine.steps import Engine
+from satcore.engine.tiling import prepare_tiles, write_mosaics
 from satcore.errors import RunStopped, SatcoreError, UsageError
 from satcore.evaluate.split import assign_split_names, describe_split
 from satcore.outputs.writer import OutputSettings, finalize
@@ -131,6 +132,7 @@ def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, pr
         splits = _splits(pipeline, refs)
         write_manifest(out, manifest)  # early: --resume checks the spec hash
         engine.setup()
+        prepare_tiles(engine, refs)  # tiled scenes: halo and scene statistics (no-op otherwise)
         fit(engine, refs, splits, resume)
 
         journal = Journal(out)
@@ -150,6 +152,8 @@ def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, pr
         settings = OutputSettings(detector_ids=engine.detector_ids(), bins=pipeline.spec.evaluate.bins,
                                   bootstrap=pipeline.spec.evaluate.bootstrap, seed=pipeline.spec.seed)
         summary = finalize(out, journal.iter_final(), settings)
+        if pipeline.spec.output.maps:
+            write_mosaics(out, refs)
         ok = summary.ok - skipped
         notes: list[str] = []
         if pipeline.spec.output.maps and summary.ok and not has_maps(out):

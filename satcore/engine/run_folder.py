@@ -18,7 +18,7 @@ from satcore.io import is_temp_name
 #: what a run writes at the top of its folder; ``--overwrite`` removes only these
 OUTPUT_NAMES = frozenset({"results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log",
                           "report.html", "maps", "parts", "fitted", "generated", "artifacts",
-                          "report_files"})
+                          "report_files", "mosaic"})
 
 
 #: The lock file a run holds for its whole length (never listed as output, never removed by ``--overwrite``
@@ -124,7 +124,8 @@ def _run_without_items(out: Path, entries: list[Path]) -> str | None:
     reuses it, a plain run would fit again), a run still going (status ``running``) or any file satcore did
     not write keep the folder refused.
     """
-    folders = {"fitted", "parts", "maps", "generated", "artifacts", "report_files"}  # harmless while empty
+    # harmless while empty
+    folders = {"fitted", "parts", "maps", "generated", "artifacts", "report_files", "mosaic"}
     for p in entries:
         if is_our_temp(p.name) or p.name in ("manifest.json", "run.log"):
             continue

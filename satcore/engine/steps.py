@@ -13,6 +13,7 @@ from typing import Any
 from satcore.components import Batch, Component, Detector, RunContext, Source
 from satcore.data import Item
 from satcore.engine.loading import ItemLoader
+from satcore.engine.tiling import crop_to_core
 from satcore.errors import ComponentError, RunStopped, SatcoreError
 from satcore.spec import Pipeline, ResolvedStep
 
@@ -137,6 +138,8 @@ class Engine:
                         e = failed[i][rs.id]
                         raise RunStopped(f"item {items[i].item_id!r} failed in step {rs.id!r}: "
                                          f"{type(e).__name__}: {e} (on_error: fail)") from e
+        if only is None:  # tiles of a scene were read with a halo: back to their cores (docs/scale.md)
+            crop_to_core(items, outputs)
         return outputs, failed
 
     def ancestors(self, step_id: str) -> set[str]:

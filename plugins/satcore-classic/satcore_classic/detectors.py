@@ -20,9 +20,19 @@ import numpy as np
 from pydantic import Field
 
 from satcore.components import Batch, Detection, Detector, DetectorParams
-from satcore.components.filters import nan_where, normalise_pair, smooth
+from satcore.components.detector import core_slices
+from satcore.components.filters import (
+    Moments,
+    band_moments,
+    merge_moments,
+    nan_where,
+    normalise_pair,
+    normalise_pair_with,
+    smooth,
+    smooth_halo,
+)
+from satcore.components.thresholds import otsu_from_histogram, otsu_histogram, resolve_threshold, value_range
 from satcore.components.thresholds import otsu_threshold as otsu_threshold  # moved to the core; kept here
-from satcore.components.thresholds import resolve_threshold
 from satcore.errors import ComponentError, MissingDependencyError
 
 # ----------------------------------------------------------------------------------------------- parameters
@@ -95,6 +105,14 @@ class PCAKMeansParams(_SharedParams):
         "(Celik's |X2 − X1| for one band).",
     )
     n_init: int = Field(10, ge=1, description="k-means restarts (the best inertia is kept).")
+    sample_step: int | None = Field(
+        None,
+        ge=1,
+        description="Fit the PCA on the scene's block moments and k-means on a deterministic sample (every "
+        "`sample_step`-th row and column of the scene), then assign every pixel to the nearest centroid: the "
+        "same result whole or tiled, so a tiled source (`tiling:`) requires it. null = k-means on every "
+        "pixel (whole images only).",
+    )
     smooth: float = Field(
         0.0,
         ge=0,
@@ -335,6 +353,33 @@ class _ClassicDetector(Detector):
         a, b = item.pair_arrays(np.float64)
         return nan_where(a, invalid), nan_where(b, invalid)
 
+    @property
+    def halo(self) -> int:
+        """Smoothing radius plus the morphology's reach (opening then closing: four radii)."""
+        p = self.params
+        return smooth_halo(p.smooth) + 4 * p.morphology  # type: ignore[attr-defined]
+
+    def normalised(self, item: Any, scene: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The pair normalised on its own statistics, or on the scene's (``moments`` stage) when given."""
+        how = self.params.normalise  # type: ignore[attr-defined]
+        a, b = self.pair(item)
+        if scene and "a" in scene:
+            ma, mb = (Moments(*(np.asarray(scene[k][f]) for f in ("n", "mean", "m2"))) for k in ("a", "b"))
+            return normalise_pair_with(a, b, how, ma, mb)
+        return normalise_pair(a, b, how)
+
+    def moments_part(self, item: Any) -> tuple[Moments, Moments]:
+        """The ``moments`` stage of one tile: each date's per-band moments over the tile's core."""
+        rows, cols = core_slices(item)
+        a, b = self.pair(item)
+        return band_moments(a[:, rows, cols]), band_moments(b[:, rows, cols])
+
+    @staticmethod
+    def merge_moments_parts(parts: list[Any], scene: dict[str, Any]) -> dict[str, Any]:
+        """The ``moments`` stage merged: ``scene["a"]``, ``scene["b"]``."""
+        return {**scene, "a": merge_moments([p[0] for p in parts]).to_lists(),
+                "b": merge_moments([p[1] for p in parts]).to_lists()}
+
     def finish(self, score: np.ndarray, label: np.ndarray, extra: dict[str, Any],
                invalid: np.ndarray | None = None) -> Detection:
         """Clean the mask, compute the image-level score/label and pack a :class:`Detection`.
@@ -360,21 +405,58 @@ class _ClassicDetector(Detector):
 
 
 class _ThresholdDetector(_ClassicDetector):
-    """A magnitude thresholded with Otsu (per image) or a fixed value; score ``m / (m + t)``."""
+    """A magnitude thresholded with Otsu (per image) or a fixed value; score ``m / (m + t)``.
 
-    def magnitude(self, item: Any) -> np.ndarray:
+    On a tiled scene the normalisation and Otsu's threshold are the scene's: stages ``moments`` (when
+    normalising), then ``range`` and ``histogram`` (Otsu over the scene's fixed value range).
+    """
+
+    def magnitude(self, item: Any, scene: dict[str, Any] | None = None) -> np.ndarray:
         """The per-pixel change magnitude (non-negative) for one item."""
         raise NotImplementedError
 
     def detect(self, item: Any) -> Detection:
         """Magnitude → smoothing → threshold → relative score."""
-        return self.threshold_magnitude(self.magnitude(item), {})
+        scene = self.scene_statistics(item)
+        return self.threshold_magnitude(self.magnitude(item, scene), {}, scene)
 
-    def threshold_magnitude(self, magnitude: np.ndarray, extra: dict[str, Any]) -> Detection:
-        """Smooth, threshold (Otsu or fixed) and score one magnitude map."""
+    def statistics_stages(self) -> tuple[str, ...]:
+        """``moments`` when normalising, ``range`` and ``histogram`` for Otsu."""
+        stages = ("moments",) if getattr(self.params, "normalise", "none") != "none" else ()
+        return stages + (("range", "histogram") if self.params.threshold == "otsu" else ())  # type: ignore[attr-defined]
+
+    def partial_statistics(self, item: Any, stage: str, scene: dict[str, Any]) -> Any:
+        """One tile's moments, magnitude range or fixed-range histogram (over its core)."""
+        if stage == "moments":
+            return self.moments_part(item)
+        rows, cols = core_slices(item)
+        mag = smooth(self.magnitude(item, scene), self.params.smooth)[rows, cols]  # type: ignore[attr-defined]
+        if stage == "range":
+            return value_range(mag)
+        return otsu_histogram(mag, scene["lo"], scene["hi"])
+
+    def merge_statistics(self, stage: str, partials: list[Any], scene: dict[str, Any]) -> dict[str, Any]:
+        """Moments merged; the range as min/max; Otsu's threshold from the summed histogram."""
+        if stage == "moments":
+            return self.merge_moments_parts(partials, scene)
+        if stage == "range":
+            ranges = [r for r in partials if r is not None]
+            lo = min((r[0] for r in ranges), default=0.0)
+            hi = max((r[1] for r in ranges), default=0.0)
+            return {**scene, "lo": lo, "hi": hi, "empty": not ranges}
+        counts = np.sum([np.asarray(c) for c in partials], axis=0)
+        t = 0.0 if scene["empty"] else otsu_from_histogram(counts, scene["lo"], scene["hi"])
+        return {**scene, "threshold": t}
+
+    def threshold_magnitude(self, magnitude: np.ndarray, extra: dict[str, Any],
+                            scene: dict[str, Any] | None = None) -> Detection:
+        """Smooth, threshold (Otsu, fixed, or the scene's Otsu threshold when given), score a magnitude."""
         invalid = ~np.isfinite(magnitude)
         mag = smooth(magnitude, self.params.smooth)  # type: ignore[attr-defined]
-        t = resolve_threshold(mag, self.params.threshold)  # type: ignore[attr-defined]  # Otsu skips NaN
+        if scene and "threshold" in scene:
+            t = float(scene["threshold"])
+        else:
+            t = resolve_threshold(mag, self.params.threshold)  # type: ignore[attr-defined]  # Otsu skips NaN
         score = relative_score(mag, t)
         return self.finish(score, score > 0.5, {**extra, "magnitude_threshold": t}, invalid)
 
@@ -386,10 +468,9 @@ class ImageDiffDetector(_ThresholdDetector):
     params_model = ClassicParams
     params: ClassicParams
 
-    def magnitude(self, item: Any) -> np.ndarray:
+    def magnitude(self, item: Any, scene: dict[str, Any] | None = None) -> np.ndarray:
         """``|mean(B) - mean(A)|`` after normalisation."""
-        a, b = normalise_pair(*self.pair(item), self.params.normalise)
-        return absmean_difference(a, b)
+        return absmean_difference(*self.normalised(item, scene))
 
 
 class CVADetector(_ThresholdDetector):
@@ -399,10 +480,9 @@ class CVADetector(_ThresholdDetector):
     params_model = ClassicParams
     params: ClassicParams
 
-    def magnitude(self, item: Any) -> np.ndarray:
+    def magnitude(self, item: Any, scene: dict[str, Any] | None = None) -> np.ndarray:
         """``||B - A||`` over bands after normalisation."""
-        a, b = normalise_pair(*self.pair(item), self.params.normalise)
-        return cva_magnitude(a, b)
+        return cva_magnitude(*self.normalised(item, scene))
 
 
 class PCAKMeansDetector(_ClassicDetector):
@@ -412,9 +492,73 @@ class PCAKMeansDetector(_ClassicDetector):
     params_model = PCAKMeansParams
     params: PCAKMeansParams
 
+    @property
+    def halo(self) -> int:
+        """Smoothing radius, the h×h neighbourhood and the morphology's reach."""
+        p = self.params
+        return smooth_halo(p.smooth) + p.block_size + 4 * p.morphology
+
+    def difference(self, item: Any, scene: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The (smoothed) difference image and its invalid pixels."""
+        p = self.params
+        a, b = self.normalised(item, scene)
+        diff = cva_magnitude(a, b) if p.difference == "cva" else absmean_difference(a, b)
+        invalid = ~np.isfinite(diff)
+        return smooth(diff, p.smooth), invalid
+
+    def statistics_stages(self) -> tuple[str, ...]:
+        """``moments`` when normalising, then ``pca`` (block co-moments) and ``sample`` (k-means)."""
+        return (("moments",) if self.params.normalise != "none" else ()) + ("pca", "sample")
+
+    def partial_statistics(self, item: Any, stage: str, scene: dict[str, Any]) -> Any:
+        """One tile's moments, block co-moments or k-means sample (over its core)."""
+        from satcore_classic.scene import block_comoments, sample_part
+
+        p = self.params
+        if p.sample_step is None:
+            raise ComponentError("pca-kmeans on a tiled scene fits k-means on a sample of the scene: set "
+                                 "`sample_step` (e.g. 4: every 4th row and column) on the step",
+                                 item.item_id, self.step_id)
+        if stage == "moments":
+            return self.moments_part(item)
+        diff, _invalid = self.difference(item, scene)
+        if stage == "pca":
+            return block_comoments(diff, item, p.block_size)
+        if scene["pca"].get("degenerate"):
+            return None
+        return sample_part(diff, item, p.block_size, scene["pca"], p.sample_step)
+
+    def merge_statistics(self, stage: str, partials: list[Any], scene: dict[str, Any]) -> dict[str, Any]:
+        """Moments merged; the PCA from the merged co-moments; k-means fitted on the merged sample."""
+        from satcore_classic.scene import fit_kmeans, merge_comoments, pca_from_comoments
+
+        if stage == "moments":
+            return self.merge_moments_parts(partials, scene)
+        if stage == "pca":
+            return {**scene, "pca": pca_from_comoments(*merge_comoments(partials), self.params.n_components)}
+        parts = [x for x in partials if x is not None]
+        km = fit_kmeans(parts, self.context.seed, self.params.n_init) if parts else {"degenerate": True}
+        return {**scene, "kmeans": km}
+
     def detect(self, item: Any) -> Detection:
         """Difference image → PCA eigenvector space → k-means → change cluster."""
         p = self.params
+        scene = self.scene_statistics(item)
+        if scene is None and p.sample_step is not None:
+            scene = self.own_statistics(item)  # the tiled path's code on one part: the same result
+        if scene is not None:
+            from satcore_classic.scene import score_maps
+
+            diff, invalid = self.difference(item, scene)
+            pca, km = scene["pca"], scene["kmeans"]
+            if pca.get("degenerate") or km.get("degenerate"):
+                score, label = np.zeros(diff.shape, np.float32), np.zeros(diff.shape, bool)
+                info: dict[str, Any] = {"n_components": 0}
+            else:
+                score, label = score_maps(diff, p.block_size, pca, km)
+                info = {"n_components": pca["n_components"], "explained_variance": pca["explained_variance"],
+                        "kmeans_sample": km["sample_size"]}
+            return self.finish(score, label, info, invalid)
         a, b = normalise_pair(*self.pair(item), p.normalise)
         diff = cva_magnitude(a, b) if p.difference == "cva" else absmean_difference(a, b)
         invalid = ~np.isfinite(diff)
@@ -464,11 +608,11 @@ class IndexDiffDetector(_ThresholdDetector):
             sq += d * d
         return np.sqrt(sq), chosen
 
-    def magnitude(self, item: Any) -> np.ndarray:
-        """See :meth:`index_magnitude`."""
+    def magnitude(self, item: Any, scene: dict[str, Any] | None = None) -> np.ndarray:
+        """See :meth:`index_magnitude` (indices need no scene statistics)."""
         return self.index_magnitude(item)[0]
 
     def detect(self, item: Any) -> Detection:
         """As the other thresholded detectors, recording which indices were used."""
         mag, chosen = self.index_magnitude(item)
-        return self.threshold_magnitude(mag, {"indices": ",".join(chosen)})
+        return self.threshold_magnitude(mag, {"indices": ",".join(chosen)}, self.scene_statistics(item))
