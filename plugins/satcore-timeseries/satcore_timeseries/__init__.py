@@ -19,7 +19,9 @@ __version__ = "0.1.0"
 @hookimpl
 def satcore_register_extractors() -> list[type[Any]]:
     """The per-location feature extractors."""
-    return []
+    from satcore_timeseries.cloud import CloudProbabilityExtractor
+
+    return [CloudProbabilityExtractor]
 
 
 @hookimpl
