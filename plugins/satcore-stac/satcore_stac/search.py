@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from satcore.errors import ComponentError, SpecError
+from satcore.errors import SpecError
 
 
 @dataclass
@@ -50,20 +50,21 @@ def time_range(value: str | None) -> tuple[datetime | None, datetime | None]:
     return out[0], out[1]
 
 
-def to_scene(item: Any, assets: Sequence[str]) -> Scene:
-    """A :class:`Scene` from a ``pystac.Item``; an asset missing from the item raises ComponentError."""
-    missing = [a for a in assets if a not in item.assets]
-    if missing:
-        raise ComponentError(f"STAC item {item.id} has no assets {missing} (it has {sorted(item.assets)}); "
-                             "set `assets:` on the source to its band asset keys")
-    t = item.datetime or item.common_metadata.start_datetime
-    if t is None:
-        raise ComponentError(f"STAC item {item.id} has no datetime")
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+def to_scene(item: Any, assets: Sequence[str]) -> Scene | None:
+    """A :class:`Scene` from a ``pystac.Item``, or ``None`` when it lacks one of ``assets``."""
+    if any(a not in item.assets for a in assets):
+        return None
+    t = _time(item)
     cc = item.properties.get("eo:cloud_cover")
     return Scene(item.id, t, tuple(item.bbox), None if cc is None else float(cc),
                  {a: item.assets[a].get_absolute_href() or item.assets[a].href for a in assets})
+
+
+def _time(item: Any) -> datetime:
+    t = item.datetime or item.common_metadata.start_datetime
+    if t is None:
+        raise SpecError(f"stac: item {item.id} has no datetime (nor start_datetime)")
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
 
 
 def search_api(url: str, *, collections: Sequence[str], intersects: dict[str, Any] | None,
@@ -89,7 +90,22 @@ def search_api(url: str, *, collections: Sequence[str], intersects: dict[str, An
         items = list(client.search(**kwargs).items())
     except Exception as exc:
         raise SpecError(f"stac: the search at {url} failed: {str(exc)[:200]}") from exc
-    return [to_scene(it, assets) for it in items]
+    return with_assets(items, assets, url)
+
+
+def with_assets(items: Sequence[Any], assets: Sequence[str], where: str) -> list[Scene]:
+    """The items that have every asset, as scenes; found items none of which has them are a SpecError.
+
+    An item without one of the assets (another processing baseline, a partial upload) is left out; when
+    every item lacks them, the asset keys are wrong for this catalog, which the message says.
+    """
+    scenes = [s for s in (to_scene(it, assets) for it in items) if s is not None]
+    if items and not scenes:
+        have = sorted(items[0].assets)
+        raise SpecError(f"stac: no item found at {where} has all the assets {list(assets)} (e.g. "
+                        f"{items[0].id} has {have}); set `assets:` on the source to this catalog's band "
+                        "asset keys")
+    return scenes
 
 
 def search_catalog(path: str, *, collections: Sequence[str], bbox: Sequence[float] | None,
@@ -108,21 +124,22 @@ def search_catalog(path: str, *, collections: Sequence[str], bbox: Sequence[floa
     except Exception as exc:
         raise SpecError(f"stac: cannot read the catalog {path}: {str(exc)[:200]}") from exc
     start, end = time_range(datetime_range)
-    out: list[Scene] = []
+    picked: list[Any] = []
     for item in _items(cat):
         if item.collection_id is not None and item.collection_id not in collections:
             continue
-        scene = to_scene(item, assets)
-        if (start and scene.time < start) or (end and scene.time > end):
+        t = _time(item)
+        cc = item.properties.get("eo:cloud_cover")
+        if (start and t < start) or (end and t > end):
             continue
-        if max_cloud_cover is not None and (scene.cloud_cover is None or scene.cloud_cover > max_cloud_cover):
+        if max_cloud_cover is not None and (cc is None or float(cc) > max_cloud_cover):
             continue
-        if bbox is not None and not _overlap(scene.bbox, bbox):
+        if bbox is not None and not _overlap(item.bbox, bbox):
             continue
-        out.append(scene)
-        if len(out) >= max_items:
+        picked.append(item)
+        if len(picked) >= max_items:
             break
-    return out
+    return with_assets(picked, assets, path)
 
 
 def _items(cat: Any) -> Iterable[Any]:

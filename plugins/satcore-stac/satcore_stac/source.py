@@ -15,6 +15,9 @@ from satcore.data import Item, ItemRef, Raster, describe_read_failure, gdal_env
 from satcore.errors import ComponentError
 from satcore_stac.search import Scene, one_per_time, search_api, search_catalog, time_range
 
+#: GDAL options for reading assets over HTTP (only what is needed: the header and the window's tiles).
+REMOTE_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_PAM_ENABLED": "NO"}
+
 
 class StacParams(Params):
     """Parameters of ``stac``."""
@@ -125,8 +128,11 @@ class StacSource(Source):
         """Read the window around the location in every asset of every date."""
         from datetime import datetime
 
+        import rasterio
+
         images, inside = [], []
-        with gdal_env():
+        # remote COGs: no directory listing and no .aux.xml side-car probe, each a wasted HTTP round trip
+        with gdal_env(), rasterio.Env(**REMOTE_OPTIONS):
             for i, time in enumerate(ref.meta["times"]):
                 raster, hit = self._read_date(ref, [ref.paths[f"t{i}/{a}"] for a in self.params.assets],
                                               datetime.fromisoformat(time))
