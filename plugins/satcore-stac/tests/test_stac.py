@@ -23,6 +23,7 @@ from rasterio.windows import Window
 from satcore_stac.source import StacParams, StacSource
 
 from satcore.errors import ComponentError, SpecError
+from satcore.testing import SourceContract
 
 CRS = "EPSG:32633"
 X0, Y0 = 460000.0, 5080000.0
@@ -234,3 +235,18 @@ def test_unreadable_asset_is_an_item_error(catalog):
     (ref,) = src.list_items()
     with pytest.raises(ComponentError, match="S2A_1_red.tif"):
         src.load(ref)
+
+
+class TestStacSourceContract(SourceContract):
+    component = StacSource
+
+    def make_params(self, tmp_path):
+        path = tmp_path / "stac" / "catalog.json"
+        if not path.exists():
+            cat = pystac.Catalog("test", "a test catalog")
+            cat.add_items(make_items(tmp_path / "data"))
+            cat.normalize_hrefs(str(tmp_path / "stac"))
+            cat.save(pystac.CatalogType.SELF_CONTAINED)
+        locs = [{"id": f"l{i}", "lat": lonlat(30 * i, 40)[1], "lon": lonlat(30 * i, 40)[0]} for i in range(3)]
+        return {"catalog": str(path), "locations": locs, "window": 8, "assets": ["red", "nir"],
+                "max_cloud_cover": 50}
