@@ -12,4 +12,6 @@ __version__ = "0.1.0"
 @hookimpl
 def satcore_register_sources() -> list[type[Any]]:
     """The STAC source."""
-    return []
+    from satcore_stac.source import StacSource
+
+    return [StacSource]

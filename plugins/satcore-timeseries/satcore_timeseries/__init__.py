@@ -20,9 +20,11 @@ __version__ = "0.1.0"
 def satcore_register_extractors() -> list[type[Any]]:
     """The per-location feature extractors."""
     from satcore_timeseries.bands import BandValuesExtractor
+    from satcore_timeseries.cloud import CloudProbabilityExtractor
 
     return [
         BandValuesExtractor,
+        CloudProbabilityExtractor,
     ]
 
 
