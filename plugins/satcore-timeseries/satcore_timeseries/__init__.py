@@ -19,7 +19,13 @@ __version__ = "0.1.0"
 @hookimpl
 def satcore_register_extractors() -> list[type[Any]]:
     """The per-location feature extractors."""
-    return []
+    from satcore_timeseries.sam import SamPointExtractor
+    from satcore_timeseries.segmentation import SegmentationProbsExtractor
+
+    return [
+        SegmentationProbsExtractor,
+        SamPointExtractor,
+    ]
 
 
 @hookimpl
@@ -31,3 +37,6 @@ def satcore_register_detectors() -> list[type[Any]]:
 @hookimpl
 def satcore_register_train_commands(train: click.Group) -> None:
     """Training commands of this plugin."""
+    from satcore_timeseries.train_segmentation import segmentation
+
+    train.add_command(segmentation)
