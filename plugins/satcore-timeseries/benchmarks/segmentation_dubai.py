@@ -39,6 +39,7 @@ def _load(name: str) -> ModuleType:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Parse the options, train for ``--minutes``, score the held-out tiles; returns the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dubai-segmentation"),
                     help="the dubai-segmentation folder (default ../shared/data/dubai-segmentation)")

@@ -53,7 +53,7 @@ def mask_to_classes(mask: Any) -> np.ndarray:
 
 
 def tile_folders(root: str | Path) -> dict[int, Path]:
-    """``{N: folder}`` of the ``Tile N`` folders under ``root`` (or ``root/Semantic segmentation dataset``)."""
+    """``{N: folder}`` of the ``Tile N`` folders under ``root`` or ``root/Semantic segmentation dataset``."""
     base = Path(root)
     if (base / DATA_SUBDIR).is_dir():
         base = base / DATA_SUBDIR

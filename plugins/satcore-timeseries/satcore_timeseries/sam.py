@@ -35,8 +35,8 @@ FEATURES = ("sam_iou_pred", "sam_mask_score")
 class SamPointParams(Params):
     """Parameters of ``segment-anything-point``."""
 
-    model: str = Field("sam-vit-base", description="A Segment Anything alias (sam-vit-base) or a transformers "
-                       "SAM folder (`save_pretrained` output or hub snapshot).")
+    model: str = Field("sam-vit-base", description="A Segment Anything alias (sam-vit-base) or a "
+                       "transformers SAM folder (`save_pretrained` output or hub snapshot).")
     weights: str | None = Field(None, description="Explicit model folder for the alias (searched first); "
                                 "default: $SATCORE_MODELS/<alias>/, then the Hugging Face cache.")
     bands: tuple[str, str, str] | None = Field(
@@ -52,7 +52,9 @@ class SamPointParams(Params):
         from satcore.components import resolve_spec_path
         from satcore.registry import get_registry, looks_like_path
 
-        if v is None or (info.field_name == "model" and (v in get_registry().models or not looks_like_path(v))):
+        if v is None:
+            return v
+        if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
             return v
         return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
 
@@ -67,6 +69,7 @@ class SamPointExtractor(Extractor):
     params: SamPointParams
 
     def setup(self) -> None:
+        """Find the weights (missing: exit 1 naming the alias, the places searched and the fix) and load."""
         try:
             import torch
             import transformers as tf
@@ -82,11 +85,12 @@ class SamPointExtractor(Extractor):
         self._device = self.context.torch_device()
         torch.set_num_threads(self.context.cpu_threads())
         try:
-            self._model = tf.SamModel.from_pretrained(folder).to(self._device).eval()
+            model: Any = tf.SamModel.from_pretrained(folder)
+            self._model = model.to(self._device).eval()
             self._processor = tf.SamProcessor.from_pretrained(folder)
         except Exception as exc:
             raise SatcoreError(f"{self.name}: {folder} is not a transformers Segment Anything folder "
-                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); it "
+                                 f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}); it "
                                  "needs config.json, the weights and preprocessor_config.json "
                                  "(hf download facebook/sam-vit-base)") from exc
         self._torch = torch
@@ -117,6 +121,7 @@ class SamPointExtractor(Extractor):
         return np.array([float(iou[best]), score])
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
+        """``feature_output(["sam_iou_pred", "sam_mask_score"], (T, 2))`` per item."""
         out = []
         for item in batch:
             if not item.images:

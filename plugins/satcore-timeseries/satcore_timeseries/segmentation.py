@@ -48,10 +48,10 @@ def select_rgb(raster: Raster, bands: Sequence[str] | None, item_id: str, step: 
         want = next((c for c in RGB_CANDIDATES if all(n in names for n in c)), None)
     if want is None or not all(n in names for n in want):
         raise ComponentError(f"{step}: item {item_id!r} has bands {names}, not the RGB bands "
-                             f"{list(want) if want else 'red/green/blue or B04/B03/B02'}; set `bands:` to the "
-                             "three band names (red, green, blue)", item_id=item_id, step=step)
+                             f"{list(want) if want else 'red/green/blue or B04/B03/B02'}; set `bands:` to "
+                             "the three band names (red, green, blue)", item_id=item_id, step=step)
     x = np.stack([np.asarray(raster.array[names.index(n)], dtype=np.float32) for n in want])
-    valid = np.isfinite(x).all(axis=0)
+    valid = np.asarray(np.isfinite(x).all(axis=0), dtype=bool)
     if raster.nodata is not None and np.isfinite(raster.nodata):
         valid &= ~(x == np.float32(raster.nodata)).any(axis=0)
     return x, valid
@@ -80,10 +80,12 @@ class SegmentationProbsExtractor(Extractor):
     params: SegmentationProbsParams
 
     def setup(self) -> None:
+        """Load the trained network (a training folder, an alias made from one, or a checkpoint)."""
         try:
             import torch
         except ImportError as exc:  # pragma: no cover - torch comes with the `models` extra
-            raise MissingDependencyError("torch", self.name, "pip install 'satcore-timeseries[models]'") from exc
+            raise MissingDependencyError("torch", self.name,
+                                         "pip install 'satcore-timeseries[models]'") from exc
         from satcore_timeseries import unet
 
         self._resolved = self.context.resolve_model(self.params.model)
@@ -134,6 +136,7 @@ class SegmentationProbsExtractor(Extractor):
         return row
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
+        """``feature_output(["seg_<class>", ..., "seg_confidence"], (T, K + 1))`` per item."""
         out = []
         for item in batch:
             if not item.images:

@@ -23,7 +23,7 @@ class SegmentationTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: str = Field(DEFAULT_DATA, description="The dubai-segmentation folder (holding the 'Tile N' folders).")
+    data: str = Field(DEFAULT_DATA, description="The dubai-segmentation folder (with the 'Tile N' folders).")
     holdout_tiles: list[int] = Field([1, 2], min_length=1, description="Tile numbers kept out of training "
                                      "and scored (whole 'Tile N' folders).")
     train_tiles: list[int] | None = Field(None, description="Tiles to train on (default: all the others).")

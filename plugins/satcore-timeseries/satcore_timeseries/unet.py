@@ -43,6 +43,7 @@ class SmallUNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, classes, H, W)``; H and W must be multiples of ``2 ** depth``."""
         skips = []
         for i, blk in enumerate(self.down):
             x = blk(x if i == 0 else self.pool(x))
@@ -55,8 +56,11 @@ class SmallUNet(nn.Module):
 
 def build_model(arch: str = "small", classes: int = 6, *, base: int = 16, depth: int = 3,
                 encoder: str = "resnet18") -> nn.Module:
-    """The network: ``small`` (:class:`SmallUNet`) or ``smp`` (segmentation-models-pytorch ``Unet`` with
-    ``encoder_weights=None``: no pretrained download, trained from scratch)."""
+    """The network: ``small`` (:class:`SmallUNet`) or ``smp``.
+
+    ``smp`` is segmentation-models-pytorch's ``Unet`` with ``encoder_weights=None``: no pretrained download,
+    trained from scratch.
+    """
     if arch == "small":
         return SmallUNet(3, classes, base=base, depth=depth)
     if arch == "smp":
@@ -75,8 +79,11 @@ def stride_of(arch: str, depth: int = 3) -> int:
 def make_loss(name: str, ignore_index: int = 255) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss of thesis section 3.5 by name, on logits ``(N, C, H, W)`` and labels ``(N, H, W)``.
 
-    ``ce``: cross-entropy (torch); ``dice``, ``jaccard`` (soft IoU), ``focal`` (γ = 2): segmentation-models-
-    pytorch's multiclass losses. Pixels labelled ``ignore_index`` count in none of them.
+    ``ce``: cross-entropy (torch); ``dice``, ``jaccard`` (soft IoU, 1 − Σpy / (Σp + Σy − Σpy) per class) and
+    ``focal`` (γ = 2): segmentation-models-pytorch's multiclass losses. smp's Dice and Jaccard average
+    ``1 − score`` over the classes, counting a class absent from the batch's truth as 0; its focal loss is a
+    one-vs-rest *sigmoid* focal loss per class, averaged over the classes. Pixels labelled ``ignore_index``
+    count in none of them.
     """
     if name == "ce":
         return nn.CrossEntropyLoss(ignore_index=ignore_index)
@@ -84,7 +91,8 @@ def make_loss(name: str, ignore_index: int = 255) -> Callable[[torch.Tensor, tor
         from segmentation_models_pytorch import losses as L
 
         cls = {"dice": L.DiceLoss, "jaccard": L.JaccardLoss, "focal": L.FocalLoss}[name]
-        fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cls("multiclass", ignore_index=ignore_index)
+        fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cls("multiclass",
+                                                                        ignore_index=ignore_index)
         return fn
     raise ValueError(f"loss must be one of {LOSSES}, not {name!r}")
 
@@ -165,7 +173,8 @@ def predict_probs(model: nn.Module, x: np.ndarray, device: str, stride: int, til
 
 
 def evaluate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], device: str, stride: int,
-             confusion: Callable[[np.ndarray, np.ndarray], np.ndarray], input_max: float = 255.0) -> np.ndarray:
+             confusion: Callable[[np.ndarray, np.ndarray], np.ndarray], input_max: float = 255.0
+             ) -> np.ndarray:
     """The summed confusion matrix of the argmax prediction over whole images (``confusion(truth, pred)``)."""
     total: np.ndarray | None = None
     for img, lab in pairs:
@@ -178,8 +187,11 @@ def evaluate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], devic
 
 def checkpoint_state(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                      meta: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint holds: weights, optimiser, crop RNG and the self-description (``meta``:
-    arch, classes, base, depth, encoder, input_max) that :func:`load_checkpoint` rebuilds the model from."""
+    """What a checkpoint holds: weights, optimiser, crop RNG and the self-description.
+
+    ``meta`` (arch, classes, base, depth, encoder, input_max) is what :func:`load_checkpoint` rebuilds the
+    model from.
+    """
     return {"model": model.state_dict(), "opt": opt.state_dict(), "crop_rng": gen.get_state(),
             "torch_rng": torch.get_rng_state(), "meta": dict(meta)}
 
