@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from satcore.components import Batch, Extractor, Params
 from satcore.data import Raster
 from satcore.errors import ComponentError, MissingDependencyError, SatcoreError
-from satcore_timeseries.segmentation import select_rgb
+from satcore_timeseries.segmentation import model_or_path, select_rgb
 from satcore_timeseries.series import feature_output
 
 FEATURES = ("sam_iou_pred", "sam_mask_score")
@@ -44,19 +44,7 @@ class SamPointParams(Params):
     input_max: float = Field(255.0, gt=0, description="Band value shown as full brightness (255 for 8-bit "
                              "RGB; about 3000 for Sentinel-2 reflectance 0-10000).")
 
-    @field_validator("model", "weights")
-    @classmethod
-    def _spec_relative(cls, v: str | None, info: ValidationInfo) -> str | None:
-        import os
-
-        from satcore.components import resolve_spec_path
-        from satcore.registry import get_registry, looks_like_path
-
-        if v is None:
-            return v
-        if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
-            return v
-        return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
+    _spec_relative = field_validator("model", "weights")(model_or_path)
 
 
 class SamPointExtractor(Extractor):

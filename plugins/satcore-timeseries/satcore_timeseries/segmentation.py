@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from satcore.components import Batch, Extractor, Params
 from satcore.data import Raster
@@ -57,6 +57,21 @@ def select_rgb(raster: Raster, bands: Sequence[str] | None, item_id: str, step: 
     return x, valid
 
 
+def model_or_path(v: str | None, info: ValidationInfo) -> str | None:
+    """A ``model:``/``weights:`` value as the spec means it: an alias stays, a path is spec-relative."""
+    import os
+    from pathlib import Path
+
+    from satcore.components import resolve_spec_path
+    from satcore.registry import get_registry, looks_like_path
+
+    if v is None:
+        return v
+    if info.field_name == "model" and (v in get_registry().models or not looks_like_path(v)):
+        return v
+    return str(resolve_spec_path(Path(os.path.expandvars(v)), info))
+
+
 class SegmentationProbsParams(Params):
     """Parameters of ``segmentation-probs``."""
 
@@ -68,6 +83,8 @@ class SegmentationProbsParams(Params):
         None, gt=0, description="Band value mapped to 1 (values are divided by it and clipped to [0, 1]); "
         "default: the model's (255, the 8-bit RGB it was trained on). For Sentinel-2 L2A reflectance "
         "(0-10000) a value near 3000 gives a similar look.")
+
+    _spec_relative = field_validator("model")(model_or_path)
 
 
 class SegmentationProbsExtractor(Extractor):

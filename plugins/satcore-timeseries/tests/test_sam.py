@@ -47,7 +47,7 @@ def _extractor(folder, **params):
     from satcore_timeseries.sam import SamPointExtractor
 
     ext = SamPointExtractor(SamPointExtractor.params_model.model_validate({"model": str(folder), **params}),
-                            context=RunContext(device="cpu"))
+                            context=RunContext(device="cpu", threads=1))
     ext.setup()
     return ext
 
@@ -161,3 +161,13 @@ class TestSamPointContract(ExtractorContract):
 
     def make_items(self):
         return make_class_items(self.n_items, kind="series", size=24)
+
+    def build(self, tmp_path, seed=0, setup=True):
+        """One torch thread: several threads on a busy CI machine make tiny models crawl."""
+        from satcore.components import RunContext
+        from satcore.testing.helpers import build_component
+
+        ctx = RunContext(seed=seed, device="cpu", batch_size=8, threads=1, run_dir=tmp_path / "run",
+                         spec_dir=tmp_path)
+        return build_component(self.component_class(), self.make_params(tmp_path), base_dir=tmp_path,
+                               setup=setup, context=ctx)

@@ -43,6 +43,16 @@ class TestSegmentationProbsContract(ExtractorContract):
     def make_items(self):
         return make_class_items(self.n_items, kind="series", size=20)
 
+    def build(self, tmp_path, seed=0, setup=True):
+        """One torch thread: several threads on a busy CI machine make tiny models crawl."""
+        from satcore.components import RunContext
+        from satcore.testing.helpers import build_component
+
+        ctx = RunContext(seed=seed, device="cpu", batch_size=8, threads=1, run_dir=tmp_path / "run",
+                         spec_dir=tmp_path)
+        return build_component(self.component_class(), self.make_params(tmp_path), base_dir=tmp_path,
+                               setup=setup, context=ctx)
+
 
 def test_probabilities_sum_to_one_and_confidence_bounds(seg_ckpt):
     from satcore_timeseries.segmentation import SegmentationProbsExtractor
@@ -50,7 +60,7 @@ def test_probabilities_sum_to_one_and_confidence_bounds(seg_ckpt):
     from satcore.components import Batch, RunContext
 
     ext = SegmentationProbsExtractor(SegmentationProbsExtractor.params_model.model_validate(
-        {"model": str(seg_ckpt)}), context=RunContext(device="cpu"))
+        {"model": str(seg_ckpt)}), context=RunContext(device="cpu", threads=1))
     ext.setup()
     items = make_class_items(2, kind="series", size=20)
     for o in ext.process(Batch(items, items, "seg")):
@@ -69,7 +79,8 @@ def test_missing_rgb_bands_is_an_item_error(seg_ckpt):
     from satcore.errors import ComponentError
 
     ext = SegmentationProbsExtractor(SegmentationProbsExtractor.params_model.model_validate(
-        {"model": str(seg_ckpt), "bands": ["B04", "B03", "B02"]}), context=RunContext(device="cpu"))
+        {"model": str(seg_ckpt), "bands": ["B04", "B03", "B02"]}),
+        context=RunContext(device="cpu", threads=1))
     ext.setup()
     it = Item("x", [Raster(np.zeros((3, 8, 8), np.float32), transform=Affine.identity())],
               meta={"kind": "series"})
@@ -88,6 +99,6 @@ def test_a_model_of_another_family_is_refused(tmp_path):
     ckpt.write_bytes(b"x")
     reg = Registry({"clipish": {"family": "open_clip", "path": str(ckpt)}})
     ext = SegmentationProbsExtractor(SegmentationProbsExtractor.params_model.model_validate(
-        {"model": "clipish"}), context=RunContext(device="cpu", registry=reg))
+        {"model": "clipish"}), context=RunContext(device="cpu", threads=1, registry=reg))
     with pytest.raises(SpecError, match="not a `satcore train segmentation` model"):
         ext.setup()

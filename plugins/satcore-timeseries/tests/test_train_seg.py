@@ -163,7 +163,7 @@ def test_segmentation_probs_in_a_satcore_run(trained, tmp_path, monkeypatch, run
         p = unet.predict_probs(net, im.array.astype(np.float32) / 255.0, "cpu", 4).reshape(6, -1)
         rows.append([*p.mean(1), p.max(0).mean()])
     ext = SegmentationProbsExtractor(SegmentationProbsExtractor.params_model.model_validate(
-        {"model": str(out)}), context=RunContext(device="cpu"))
+        {"model": str(out)}), context=RunContext(device="cpu", threads=1))
     ext.setup()
     (o,) = ext.process(_batch([item]))
     assert o["series_names"] == [f"seg_{c}" for c in dubai.CLASSES] + ["seg_confidence"]
@@ -182,7 +182,7 @@ def test_nodata_pixels_are_left_out_and_a_blank_date_is_nan(trained):
 
     _cfg, out, _ = trained
     ext = SegmentationProbsExtractor(SegmentationProbsExtractor.params_model.model_validate(
-        {"model": str(out)}), context=RunContext(device="cpu"))
+        {"model": str(out)}), context=RunContext(device="cpu", threads=1))
     ext.setup()
     a = np.random.default_rng(1).uniform(0, 255, (3, 16, 16)).astype(np.float32)
     b = a.copy()
