@@ -63,6 +63,15 @@ def test_majority_baseline():
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: several threads on a busy machine make small models crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _example():
     logits = torch.tensor([[[[2.0, 0.5, -1.0]], [[0.0, 1.5, 0.3]], [[-1.0, 0.2, 2.0]]]])  # (1, 3, 1, 3)
     y = torch.tensor([[[0, 1, 255]]])
@@ -119,3 +128,24 @@ def test_unknown_loss_and_arch():
         make_loss("l2")
     with pytest.raises(ValueError, match="arch must be one of"):
         build_model("vit")
+
+
+def test_smp_unet_checkpoint_round_trip_and_padding(tmp_path):
+    """arch smp (encoder_weights=None): a checkpoint rebuilds the same network; odd sizes are padded."""
+    from satcore_timeseries import unet
+
+    torch.manual_seed(0)
+    meta = {"arch": "smp", "classes": list(dubai.CLASSES), "encoder": "resnet18", "input_max": 255.0}
+    net = unet.build_model("smp", 6, encoder="resnet18").eval()
+    opt = torch.optim.Adam(net.parameters())
+    torch.save(unet.checkpoint_state(net, opt, torch.Generator(), meta), tmp_path / "c.pt")
+    back, meta2 = unet.load_checkpoint(tmp_path / "c.pt")
+    assert meta2 == meta and unet.stride_of("smp") == 32
+    x = np.random.default_rng(0).random((3, 40, 50)).astype(np.float32)
+    p = unet.predict_probs(back, x, "cpu", 32)
+    assert p.shape == (6, 40, 50)
+    np.testing.assert_allclose(p.sum(0), 1.0, rtol=1e-5)
+    with torch.no_grad():  # the padded prediction's top-left equals the network on the padded input
+        pad = torch.nn.functional.pad(torch.from_numpy(x)[None], (0, 14, 0, 24), mode="reflect")
+        want = torch.softmax(net(pad), 1)[0, :, :40, :50].numpy()
+    np.testing.assert_allclose(p, want, atol=1e-5)

@@ -19,6 +19,15 @@ from satcore.cli import cli
 
 torch = pytest.importorskip("torch")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: several threads on a busy machine make small models crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 TINY = {"crop": 32, "batch": 2, "steps": 4, "checkpoint_every": 2, "arch": "small", "base": 4, "depth": 2,
         "holdout_tiles": [3]}
 
