@@ -21,10 +21,14 @@ def satcore_register_extractors() -> list[type[Any]]:
     """The per-location feature extractors."""
     from satcore_timeseries.bands import BandValuesExtractor
     from satcore_timeseries.cloud import CloudProbabilityExtractor
+    from satcore_timeseries.sam import SamPointExtractor
+    from satcore_timeseries.segmentation import SegmentationProbsExtractor
 
     return [
         BandValuesExtractor,
         CloudProbabilityExtractor,
+        SegmentationProbsExtractor,
+        SamPointExtractor,
     ]
 
 
@@ -43,3 +47,6 @@ def satcore_register_detectors() -> list[type[Any]]:
 @hookimpl
 def satcore_register_train_commands(train: click.Group) -> None:
     """Training commands of this plugin."""
+    from satcore_timeseries.train_segmentation import segmentation
+
+    train.add_command(segmentation)
