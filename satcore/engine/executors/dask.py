@@ -26,6 +26,7 @@ from satcore.components import Detector
 from satcore.data import ItemRef
 from satcore.engine.executors.base import batches_of
 from satcore.engine.journal import Journal
+from satcore.engine.manifest import planned_execution
 from satcore.engine.rows import rows_for
 from satcore.engine.steps import Engine
 from satcore.errors import MissingDependencyError, RunStopped
@@ -233,6 +234,7 @@ class DaskExecutor:
             raise MissingDependencyError("dask[distributed]", "execution.executor: dask",
                                          "pip install 'satcore[dask]'") from exc
         ex = engine.spec.execution
+        self.info = planned_execution(ex)  # what a run that stops before the cluster answers still says
         cluster = None
         if ex.address:
             client = _connect(ex.address)
