@@ -15,6 +15,7 @@ the run naming that worker and the plugin. Needs the ``[dask]`` extra.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 _WORKER_ENGINES: OrderedDict[tuple[str, str, str], Engine] = OrderedDict()
 #: engines kept per worker: a persistent cluster serving run after run should not hold every model
 _KEEP_ENGINES = 2
+#: each cached engine's private folder of shipped state files, removed with the engine
+_WORKER_SCRATCH: dict[tuple[str, str, str], Path] = {}
 #: seconds to reach a scheduler at ``execution.address``, and for its first worker to join
 CONNECT_TIMEOUT_S = 30
 
@@ -119,9 +122,13 @@ def _worker_engine(raw: dict[str, Any], spec_path: str | None, out: str, spec_ha
         elif rs.id in states:
             comp.load_state(_write_state(scratch, rs.id, comp, states[rs.id]))
     _WORKER_ENGINES[key] = eng
+    _WORKER_SCRATCH[key] = scratch
     while len(_WORKER_ENGINES) > _KEEP_ENGINES:
-        _key, old = _WORKER_ENGINES.popitem(last=False)
+        old_key, old = _WORKER_ENGINES.popitem(last=False)
         old.teardown()
+        old_scratch = _WORKER_SCRATCH.pop(old_key, None)
+        if old_scratch is not None:
+            shutil.rmtree(old_scratch, ignore_errors=True)
     return eng
 
 
