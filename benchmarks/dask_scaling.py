@@ -166,9 +166,11 @@ def main() -> None:
         items = man["items"]["ok"]
         rates[n] = items / wall
         inside = ex["worker_seconds"] / items
+        cpu = ex["worker_cpu_seconds"] / items
         besides = (wall * n - ex["worker_seconds"]) / items
         print(f"{n} worker(s): {items} items of {args.size}² {args.step} in {wall:.2f} s = {rates[n]:.3f} "
-              f"items/s; in-worker {inside:.3f} s/item, besides the work {besides:.3f} s/item "
+              f"items/s; in-worker {inside:.3f} s/item (CPU {cpu:.3f} s), besides the work "
+              f"{besides:.3f} s/item "
               f"({100 * besides / (inside + besides):.1f} %); items per worker {ex['items_per_worker']}; "
               f"load {load()}")
     print(f"speed-up 2 vs 1 worker: {rates[2] / rates[1]:.2f}x")

@@ -140,7 +140,7 @@ def _process_batch(refs: list[ItemRef], splits: dict[str, str], raw: dict[str, A
 
 def _timed_batch(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """:func:`_process_batch` with the worker that ran it and the seconds it took there."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows = _process_batch(*args, **kwargs)
     try:
         from distributed import get_worker
@@ -148,7 +148,8 @@ def _timed_batch(*args: Any, **kwargs: Any) -> dict[str, Any]:
         worker = str(get_worker().address)
     except (ImportError, ValueError):  # run outside a worker (tests)
         worker = "in-process"
-    return {"rows": rows, "worker": worker, "seconds": time.perf_counter() - t0}
+    return {"rows": rows, "worker": worker, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
 
 
 def needed_components(pipeline: Pipeline) -> list[dict[str, Any]]:
@@ -269,7 +270,9 @@ class DaskExecutor:
         """Submit every batch to ``client`` and journal the rows as they come back.
 
         ``info`` (the manifest's ``execution``) gets ``items_per_worker`` and ``worker_seconds`` (time spent
-        in the workers' tasks, summed: the rest of the wall time is scheduling, transfer and waiting).
+        in the workers' tasks, summed: the rest of the wall time is scheduling, transfer and waiting) and
+        ``worker_cpu_seconds`` (the CPU time of the worker processes in those tasks: below
+        ``worker_seconds`` when the workers waited for a core or for I/O).
         """
         pipeline = engine.pipeline
         states = client.scatter([fitted_states(engine)], broadcast=True)[0]
@@ -279,19 +282,21 @@ class DaskExecutor:
                                  pure=False) for b in batches_of(todo, engine.spec.execution.batch_size)]
         bar = engine.bar(len(todo), f"{pipeline.name} (dask)")
         per_worker: Counter[str] = Counter()
-        busy = 0.0
+        busy = cpu = 0.0
         try:
             for fut in as_completed(futures):
                 done = fut.result()
                 journal.add(done["rows"])
                 per_worker[done["worker"]] += len(done["rows"])
                 busy += done["seconds"]
+                cpu += done["cpu_seconds"]
                 bar.update(len(done["rows"]))
         finally:
             journal.flush()
             if info is not None:
                 info["items_per_worker"] = dict(sorted(per_worker.items()))
                 info["worker_seconds"] = round(busy, 3)
+                info["worker_cpu_seconds"] = round(cpu, 3)
         bar.close()
 
 
