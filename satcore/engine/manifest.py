@@ -43,9 +43,23 @@ def start_manifest(pipeline: Pipeline, pm: SatcorePluginManager | None, started:
         "params_versions": {s.id: s.cls.params_version for s in pipeline.steps},
         "executor": pipeline.spec.execution.executor,
         "workers": pipeline.spec.execution.workers,
+        "execution": planned_execution(pipeline.spec.execution),
         "status": "running",
         "started": started.isoformat(),
     }
+
+
+def planned_execution(ex: Any) -> dict[str, Any]:
+    """``execution`` before the executor has run (``ex``: the spec's ``execution``).
+
+    The executor replaces it with what actually ran (:meth:`Executor.describe`): for Dask the scheduler
+    address, the workers that were connected and their threads, items per worker; locally the readers and CPU
+    threads. The top-level ``executor`` and ``workers`` keys stay as the spec gave them.
+    """
+    if ex.executor == "dask":
+        return {"executor": "dask", "cluster": "external" if ex.address else "local", "address": ex.address,
+                "workers": None if ex.address else ex.workers}
+    return {"executor": "local", "workers": 1}
 
 
 def default_loading(ex: Any) -> dict[str, Any]:

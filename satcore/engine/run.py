@@ -146,7 +146,11 @@ def _run_locked(pipeline: Pipeline, out: Path, resume: bool, overwrite: bool, pr
         # every item an earlier session finished stays in the table as it was (also one outside a smaller
         # execution.limit now): counted once, as skipped, so ok + failed + skipped is the table's length
         skipped = len(done)
-        get_executor(ex.executor).run(engine, todo, splits, journal)
+        executor = get_executor(ex.executor)
+        try:
+            executor.run(engine, todo, splits, journal)
+        finally:
+            manifest["execution"] = executor.describe()
         journal.write(problem_rows(problems, done, ex.on_error == "fail", pipeline.order))
 
         settings = OutputSettings(detector_ids=engine.detector_ids(), bins=pipeline.spec.evaluate.bins,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from satcore.data import ItemRef
@@ -20,6 +20,10 @@ class Executor(Protocol):
 
     def run(self, engine: Engine, todo: list[ItemRef], splits: dict[str, str], journal: Journal) -> None:
         """Process ``todo`` (``splits``: item id → split name)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What ran, for ``manifest.json`` → ``execution``: ``executor`` and ``workers`` at least."""
         ...
 
 
