@@ -186,6 +186,8 @@ class VlmCaptioner(_VlmStep, Captioner):
     params_model: ClassVar[type[Params]] = VlmCaptionParams
     consumes: ClassVar[tuple[str, ...]] = ()  # scenes, pairs and series: one caption per image
     params: VlmCaptionParams
+    _bert: Any = None  # BertScorer when bertscore_model is set (setup)
+    _clip: Any = None  # ClipScorer when clipscore_model is set (setup)
 
     def setup(self) -> None:
         """Find the weights (missing → MissingWeightsError naming the alias and the places searched), load.
@@ -200,8 +202,6 @@ class VlmCaptioner(_VlmStep, Captioner):
         clip = check_model_folder(p.clipscore_model, "clipscore_model", self.step_id, "a CLIP model") \
             if p.clipscore_model is not None else None
         self._load()
-        self._bert: Any = None
-        self._clip: Any = None
         if bert is not None:
             from satcore_vlm.scores import BertScorer
 
