@@ -92,6 +92,7 @@ def test_clipscore_equals_torchmetrics(clip_dir):
     assert all(g >= 0 for g in got) and len(set(np.round(got, 4))) > 1
 
 
+@pytest.mark.slow  # BLIP, BERT and CLIP loaded twice (the run and the references): ~10-40 s
 def test_vlm_caption_scores_feed_the_captions_block(tmp_path, tiny_blip, scenes_manifest, bert_dir, clip_dir):
     from PIL import Image
 
