@@ -38,6 +38,9 @@ class CaptionTfidfParams(DetectorParams):
     max_features: int | None = Field(None, ge=1, description="Keep the most frequent terms only.")
     c: float = Field(1.0, gt=0, description="Inverse regularisation strength (logreg, svm).")
     k: int = Field(5, ge=1, description="Neighbours (knn); fewer when the train split is smaller.")
+    validation_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of the train split held out (seeded, per class) for the "
+        "validation accuracy (thesis Tables 5–6); the classifier is fitted on the rest. 0 = fit on all.")
 
 
 class CaptionTfidfDetector(Detector):
@@ -118,20 +121,33 @@ class CaptionTfidfDetector(Detector):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, records: list[Any], labels: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
-        """Fit vectorizer and classifier on the train pairs; report the train accuracy."""
+        """Fit vectorizer and classifier on the train pairs less a held-out share; train/validation accuracy.
+
+        The held-out share (``validation_fraction``, per class, drawn with the run's seed) gives the
+        validation accuracy of thesis Table 6; the train accuracy (Table 5) is on the pairs fitted.
+        """
+        from satcore_vlm.caption_transformer import holdout
+
         y = np.asarray(labels, dtype=int)
         self._train = ([list(r) for r in records], [int(v) for v in y])
+        val = holdout(y, self.params.validation_fraction, self.context.seed)
+        tr = np.flatnonzero(~val)
         self._vec = self._vectorizer()
-        if len(set(y.tolist())) < 2:  # one class in the train split: a constant model
-            self._constant = float(y[0]) if len(y) else 0.0
+        summary: dict[str, Any] = {"n_train": len(tr), "n_validation": int(val.sum()),
+                                   "classifier": self.params.classifier, "combine": self.params.combine}
+        if len(set(y[tr].tolist())) < 2:  # one class among the pairs fitted: a constant model
+            self._constant = float(y[tr][0]) if len(tr) else 0.0
             self._model = None
-            return {"train_accuracy": 1.0, "n_train": len(y), "constant": self._constant}
-        self._constant = None
-        X = self._features(self._train[0], fit=True)
-        self._model = self._estimator(len(y)).fit(X, y)
-        acc = float((self._model.predict(X) == y).mean())
-        return {"train_accuracy": acc, "n_train": len(y), "classifier": self.params.classifier,
-                "combine": self.params.combine, "vocabulary_size": len(self._vec.vocabulary_)}
+            summary["constant"] = self._constant
+        else:
+            self._constant = None
+            X = self._features([self._train[0][i] for i in tr], fit=True)
+            self._model = self._estimator(len(tr)).fit(X, y[tr])
+            summary["vocabulary_size"] = len(self._vec.vocabulary_)
+        pred = self.labels(self.scores(self._train[0])) if len(y) else np.zeros(0, dtype=int)
+        summary["train_accuracy"] = float((pred[tr] == y[tr]).mean()) if len(tr) else None
+        summary["validation_accuracy"] = float((pred[val] == y[val]).mean()) if val.any() else None
+        return summary
 
     def save_state(self, path: Path) -> None:
         """The training pairs and labels as JSON (fitted again on load: no pickles)."""
@@ -164,6 +180,22 @@ class CaptionTfidfDetector(Detector):
         """Score and label per pair (label: score > 0 for the SVM, ≥ 0.5 otherwise)."""
         pairs = [self._pair(item, inp) for item, inp in batch.with_inputs()]
         s = self.scores(pairs)
-        thr = 0.0 if self.params.classifier == "svm" and self._constant is None else 0.5
-        return [Detection(score=float(v), label=int(v > thr if thr == 0.0 else v >= thr), threshold=thr)
-                for v in s]
+        return [Detection(score=float(v), label=int(lab), threshold=self.threshold)
+                for v, lab in zip(s, self.labels(s), strict=True)]
+
+    @property
+    def threshold(self) -> float:
+        """The score a pair needs: above 0 for the SVM's decision function, at least 0.5 otherwise."""
+        return 0.0 if self.params.classifier == "svm" and self._constant is None else 0.5
+
+    def labels(self, scores: np.ndarray) -> np.ndarray:
+        """0/1 labels from scores (see :attr:`threshold`)."""
+        thr = self.threshold
+        return (scores > thr if thr == 0.0 else scores >= thr).astype(int)
+
+    @classmethod
+    def report_sections(cls, run_dir: Path, step_id: str, results: Any) -> list[tuple[str, str]]:
+        """The train/validation accuracy table (thesis Tables 5–6) from manifest.json."""
+        from satcore_vlm.report import accuracy_section
+
+        return accuracy_section(run_dir, step_id)

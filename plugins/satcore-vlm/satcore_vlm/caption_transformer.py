@@ -188,6 +188,13 @@ class CaptionTransformerDetector(Detector):
         }
         return summary
 
+    @classmethod
+    def report_sections(cls, run_dir: Path, step_id: str, results: Any) -> list[tuple[str, str]]:
+        """The train/validation accuracy table (thesis Tables 5–6) from manifest.json."""
+        from satcore_vlm.report import accuracy_section
+
+        return accuracy_section(run_dir, step_id)
+
     def save_state(self, path: Path) -> None:
         """The fine-tuned model and tokenizer (``save_pretrained``, safetensors) in one zip file."""
         from satcore.io import atomic_path

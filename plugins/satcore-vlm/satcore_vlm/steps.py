@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from satcore.components import Batch, Captioner, Params, Recognizer
+from satcore.components import Batch, Captioner, Params, Recognizer, SpecPath
 from satcore.errors import ComponentError, SpecError
 
 DEFAULT_PROMPT = "Describe the satellite image!"
@@ -167,6 +167,16 @@ class VlmCaptionParams(VlmParams):
 
     prompt: str = Field(DEFAULT_PROMPT, min_length=1, description="The instruction given with each image "
                         "(the thesis: 'Describe the satellite image!').")
+    bertscore_model: SpecPath | None = Field(
+        None, description="Opt-in BERTScore: a local BERT-family model folder (save_pretrained output, e.g. "
+        "roberta-large); each item's caption gets the F1 against its reference texts (the best over them), "
+        "averaged in the captions block. A missing folder stops the run in set-up.")
+    bertscore_layer: int | None = Field(
+        None, ge=0, description="Which hidden layer BERTScore uses (0 = embeddings); default: the last.")
+    clipscore_model: SpecPath | None = Field(
+        None, description="Opt-in CLIPScore: a local CLIP model folder (CLIPModel + CLIPProcessor "
+        "save_pretrained output); each caption is scored against the item's first image (100 · max(cos, 0)), "
+        "averaged in the captions block. A missing folder stops the run in set-up.")
 
 
 class VlmCaptioner(_VlmStep, Captioner):
@@ -176,14 +186,54 @@ class VlmCaptioner(_VlmStep, Captioner):
     params_model: ClassVar[type[Params]] = VlmCaptionParams
     consumes: ClassVar[tuple[str, ...]] = ()  # scenes, pairs and series: one caption per image
     params: VlmCaptionParams
+    _bert: Any = None  # BertScorer when bertscore_model is set (setup)
+    _clip: Any = None  # ClipScorer when clipscore_model is set (setup)
 
     def setup(self) -> None:
-        """Find the weights (missing → MissingWeightsError naming the alias and the places searched), load."""
+        """Find the weights (missing → MissingWeightsError naming the alias and the places searched), load.
+
+        The optional BERTScore/CLIPScore folders are checked first: a missing one fails before a big load.
+        """
+        from satcore_vlm.scores import check_model_folder
+
+        p = self.params
+        bert = check_model_folder(p.bertscore_model, "bertscore_model", self.step_id, "a BERT-family model") \
+            if p.bertscore_model is not None else None
+        clip = check_model_folder(p.clipscore_model, "clipscore_model", self.step_id, "a CLIP model") \
+            if p.clipscore_model is not None else None
         self._load()
+        if bert is not None:
+            from satcore_vlm.scores import BertScorer
+
+            self._bert = BertScorer(bert, self.context.torch_device(), p.bertscore_layer)
+        if clip is not None:
+            from satcore_vlm.scores import ClipScorer
+
+            self._clip = ClipScorer(clip, self.context.torch_device())
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
-        """``{"captions": [one per image]}`` per item."""
-        return [{"captions": caps} for caps in self._texts(batch, self.params.prompt)]
+        """``{"captions": [one per image]}`` per item, with ``bertscore_f1``/``clipscore`` when asked for."""
+        out: list[dict[str, Any]] = [{"captions": caps} for caps in self._texts(batch, self.params.prompt)]
+        if self._bert is not None:
+            # the caption the captions block scores, against the item's references (items without: none)
+            todo = [i for i, it in enumerate(batch) if it.texts]
+            f1 = self._bert.f1([self.metric_prediction("captions", out[i]) or "" for i in todo],
+                               [[str(t) for t in batch[i].texts] for i in todo])
+            for i, v in zip(todo, f1, strict=True):
+                out[i]["bertscore_f1"] = v
+        if self._clip is not None:
+            from satcore_vlm.backend import to_rgb_uint8
+
+            imgs = [to_rgb_uint8(it.images[0].array, tuple(it.images[0].band_names)) for it in batch]
+            for o, v in zip(out, self._clip.scores(imgs, [o["captions"][0] for o in out]), strict=True):
+                o["clipscore"] = v
+        return out
+
+    def metric_settings(self, block: str, output: Any) -> dict[str, Any]:
+        """The item's BERTScore F1 and CLIPScore for the captions block, when computed."""
+        if block != "captions" or not isinstance(output, dict):
+            return {}
+        return {k: output[k] for k in ("bertscore_f1", "clipscore") if output.get(k) is not None}
 
 
 class VlmPromptParams(VlmParams):

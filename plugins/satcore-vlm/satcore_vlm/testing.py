@@ -45,3 +45,43 @@ def tiny_bert(folder: Path) -> Path:
     BertForSequenceClassification(cfg).save_pretrained(folder)  # type: ignore[no-untyped-call]
     tok.save_pretrained(folder)
     return folder
+
+
+def tiny_clip(folder: Path) -> Path:
+    """A tiny random CLIP (32×32 images, width 32) with a byte-level BPE tokenizer trained in memory.
+
+    ``CLIPModel`` + ``CLIPProcessor`` saved with ``save_pretrained`` into ``folder`` (returned); seeded.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import (  # type: ignore[attr-defined]
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizerFast,
+    )
+
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    tok = Tokenizer(models.BPE(unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(  # type: ignore[no-untyped-call]
+        vocab_size=200, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|startoftext|> $A <|endoftext|>", special_tokens=[(s, tok.token_to_id(s)) for s in specials])
+    ft = CLIPTokenizerFast(tokenizer_object=tok, bos_token=specials[0], eos_token=specials[1],
+                           unk_token=specials[1], pad_token=specials[1])
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(ft), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=32, bos_token_id=ft.bos_token_id,
+                         eos_token_id=ft.eos_token_id, pad_token_id=ft.pad_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16)
+    torch.manual_seed(0)
+    CLIPModel(cfg).save_pretrained(folder)
+    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},  # type: ignore[no-untyped-call]
+                                                     crop_size={"height": 32, "width": 32}),
+                  tokenizer=ft).save_pretrained(folder)
+    return folder

@@ -73,7 +73,8 @@ def _reference(classifier, combine, train, y, test):
 def test_matches_sklearn(classifier, combine):
     train, y = _data(40, 0)
     test, _ = _data(12, 1)
-    comp = build_component(CaptionTfidfDetector, {"classifier": classifier, "combine": combine})
+    comp = build_component(CaptionTfidfDetector, {"classifier": classifier, "combine": combine,
+                                                  "validation_fraction": 0})
     summary = comp.fit(train, y)
     assert 0.0 <= summary["train_accuracy"] <= 1.0
     items = make_change_items(len(test))
@@ -87,3 +88,35 @@ def test_nb_with_differences_is_refused():
 
     with pytest.raises(RunStopped, match="Naive Bayes"):
         build_component(CaptionTfidfDetector, {"classifier": "nb", "combine": "tfidf-diff"})
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "svm"])
+def test_train_and_validation_accuracy_like_tables_5_6(classifier, tmp_path):
+    from satcore_vlm.caption_transformer import holdout
+    from sklearn.metrics import accuracy_score
+
+    train, y = _data(40, 2)
+    comp = build_component(CaptionTfidfDetector, {"classifier": classifier, "validation_fraction": 0.25})
+    summary = comp.fit(train, y)
+    val = holdout(y, 0.25, comp.context.seed)
+    for c in (0, 1):  # a quarter of each class held out
+        assert val[y == c].sum() == round(0.25 * (y == c).sum())
+    tr = np.flatnonzero(~val)
+    fitted = [train[i] for i in tr]
+    # the classifier is scikit-learn's fitted on the rest only; accuracies are sklearn's accuracy_score
+    ref = _reference(classifier, "before-after", fitted, y[tr], train)
+    items = make_change_items(len(train))
+    got = np.array([d.score for d in comp.process(Batch(items, [{"captions": p} for p in train]))])
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
+    pred = (ref > 0).astype(int) if classifier == "svm" else (ref >= 0.5).astype(int)
+    assert summary["train_accuracy"] == pytest.approx(accuracy_score(y[tr], pred[tr]))
+    assert summary["validation_accuracy"] == pytest.approx(accuracy_score(y[val], pred[val]))
+    assert (summary["n_train"], summary["n_validation"]) == (len(tr), int(val.sum()))
+    # report.html's section shows the two numbers from manifest.json
+    import json
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"fitted": {"tf": summary}}))
+    [(title, body)] = CaptionTfidfDetector.report_sections(tmp_path, "tf", None)
+    assert "validation" in title.lower()
+    assert f"{summary['train_accuracy']:.4f}" in body and f"{summary['validation_accuracy']:.4f}" in body
+    assert "No fit" in CaptionTfidfDetector.report_sections(tmp_path, "other", None)[0][1]

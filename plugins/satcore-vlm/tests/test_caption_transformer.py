@@ -186,4 +186,6 @@ def test_captions_then_caption_transformer_through_run(tmp_path: Path, tiny_blip
     acc = np.mean([int(lab) == truth[i] for i, lab in zip(out.table["item_id"], labels, strict=True)])
     assert fitted["train_accuracy"] == pytest.approx(acc)
     assert (tmp_path / "run" / "fitted" / "ct.zip").is_file()
+    [(_, body)] = CaptionTransformerDetector.report_sections(tmp_path / "run", "ct", None)
+    assert f"{fitted['train_accuracy']:.4f}" in body and "validation accuracy (Table 6)" in body
     assert json.dumps(out.metrics)  # the detection block is there for the step

@@ -12,15 +12,23 @@ the reference:
   frequencies from the evaluated split's references, clipped hypothesis weights, a Gaussian length penalty
   with σ = 6, ×10, mean over items. The document frequencies need the whole split, so each item's n-gram
   counts are kept until :meth:`CaptionsBlock.result` (text only: a few hundred numbers per item).
-- METEOR needs WordNet and paraphrase tables, BERTScore and CLIPScore need models: none is in the core. A
-  plugin may put per-item values in the record (``meteor``, ``bertscore_f1``, ``clipscore``); their mean is
-  reported, otherwise ``null`` with a reason.
+- METEOR 1.5 (Denkowski & Lavie 2014) is coco-caption's own: ``pycocoevalcap``'s ``Meteor`` runs its Java
+  jar (with WordNet and paraphrase tables) on every item of the split at :meth:`CaptionsBlock.result`, and
+  the value reported is the jar's corpus aggregate (what ``Meteor.compute_score`` returns as the score, not
+  the mean of its per-item scores). Without Java or pycocoevalcap it is ``null`` with a reason (or the mean
+  of per-item values a plugin supplied). One JVM is started per process and reused.
+- BERTScore and CLIPScore need models, which the core does not have: a plugin may put per-item values in
+  the record (``bertscore_f1``, ``clipscore``); their mean is reported, otherwise ``null`` with a reason.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
 import re
+import shutil
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -34,11 +42,49 @@ MODEL_REASONS = {
     "meteor": ("needs WordNet synonyms and paraphrase tables (coco-caption's Java METEOR 1.5, or nltk's "
                "meteor_score with the wordnet data), which the core does not ship; a plugin can supply "
                "per-item values"),
-    "bertscore_f1": ("needs a BERT-family model (the bert-score package, e.g. roberta-large as in Zhang et "
-                     "al. 2020); a plugin can supply per-item values"),
-    "clipscore": ("needs a CLIP model and the image (CLIPScore, Hessel et al. 2021, w = 2.5; e.g. from "
-                  "satcore-clip); a plugin can supply per-item values"),
+    "bertscore_f1": ("needs a BERT-family model: set `bertscore_model:` (a local model folder) on a "
+                     "satcore-vlm `vlm-caption` step, or have a plugin supply per-item values"),
+    "clipscore": ("needs a CLIP model and the image: set `clipscore_model:` (a local CLIP folder) on a "
+                  "satcore-vlm `vlm-caption` step, or have a plugin supply per-item values"),
 }
+_METEOR: list[Any] = []  # the process's one coco-caption Meteor (a JVM that loads its tables once)
+_METEOR_LOCK = threading.Lock()
+
+
+def coco_meteor(gts: Mapping[str, list[str]],
+                res: Mapping[str, list[str]]) -> tuple[float | None, str | None]:
+    """coco-caption's corpus METEOR of tokenised captions, or ``(None, reason)`` when it cannot run.
+
+    Args:
+        gts: item id → reference captions (tokens joined by one space).
+        res: item id → ``[hypothesis]`` (same ids).
+
+    Returns:
+        ``(score, None)``: the score ``pycocoevalcap.meteor.meteor.Meteor.compute_score`` returns (the jar's
+        aggregate over all items); ``(None, reason)`` without Java, without pycocoevalcap, or when the jar
+        fails.
+    """
+    if not gts:
+        return None, "no scored items"
+    if shutil.which("java") is None:
+        return None, ("needs Java for coco-caption's METEOR 1.5 jar: install a JRE (Debian: apt-get install "
+                      "default-jre-headless) so that `java` is on PATH")
+    try:
+        from pycocoevalcap.meteor.meteor import Meteor
+    except ImportError:
+        return None, "needs pycocoevalcap (coco-caption's scorers): pip install pycocoevalcap"
+    with _METEOR_LOCK:
+        try:
+            if not _METEOR:
+                _METEOR.append(Meteor())
+                atexit.register(close_meteor, _METEOR[0])
+            score, _ = _METEOR[0].compute_score(dict(gts), dict(res))
+        except Exception as exc:  # a dead or broken JVM: report it in metrics.json, start afresh next time
+            for m in _METEOR:
+                close_meteor(m)
+            _METEOR.clear()
+            return None, f"coco-caption's METEOR failed: {type(exc).__name__}: {exc}"
+    return float(score), None
 
 _CLITIC = re.compile(r"(\w)(n't|'s|'re|'ve|'ll|'d|'m)\b")
 _TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|d|m)\b|\w+(?:[-.]\w+)*")
@@ -128,11 +174,25 @@ def captions_record(truth: Any, prediction: str | None, *, meteor: float | None 
         "ref_counts": [c for rc in ref_cs for c in rc.values()],
         "ref_index": [i for i, rc in enumerate(ref_cs) for _ in rc],
         "refs": len(refs),
+        "hyp_text": " ".join(hyp), "ref_texts": [" ".join(r) for r in refs],  # METEOR's input
     }
     for key, val in (("meteor", meteor), ("bertscore_f1", bertscore_f1), ("clipscore", clipscore)):
         if val is not None:
             rec[key] = float(val)
     return rec
+
+
+def close_meteor(meteor: Any) -> None:
+    """Stop a ``pycocoevalcap`` ``Meteor``'s JVM and close its pipes (its own ``__del__`` leaves two open)."""
+    proc = getattr(meteor, "meteor_p", None)
+    if proc is None:
+        return
+    proc.kill()
+    proc.wait()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            with contextlib.suppress(OSError, ValueError):
+                f.close()
 
 
 class CaptionsBlock:
@@ -155,6 +215,7 @@ class CaptionsBlock:
         self.model = {k: ExactSum() for k in MODEL_SCORES}
         self.model_n = dict.fromkeys(MODEL_SCORES, 0)
         self.cider_items: dict[str, tuple[dict[str, int], list[dict[str, int]]]] = {}
+        self.texts: dict[str, tuple[str, list[str]]] = {}
 
     def add(self, item_id: str, record: Mapping[str, Any]) -> None:
         """Fold in one item's record."""
@@ -178,6 +239,9 @@ class CaptionsBlock:
                            seq(record.get("ref_index")), strict=True):
             refs[int(i)][str(g)] = int(c)
         self.cider_items[item_id] = (hyp, refs)
+        ref_texts = [str(t) for t in seq(record.get("ref_texts"))]
+        if isinstance(record.get("hyp_text"), str) and ref_texts:
+            self.texts[item_id] = (str(record["hyp_text"]), ref_texts)
 
     def result(self) -> dict[str, Any]:
         """The ``captions`` block."""
@@ -186,13 +250,25 @@ class CaptionsBlock:
         for k in range(1, MAX_N + 1):
             val, why = self._bleu(k) if n else (None, "no scored items")
             put(out, f"bleu_{k}", val, why)
-        self._model(out, "meteor")
+        self._meteor(out)
         put(out, "rouge_l", self.rouge.value / n if n else None, "no scored items")
         val, why = self._cider()
         put(out, "cider_d", val, why)
         self._model(out, "bertscore_f1")
         self._model(out, "clipscore")
         return out
+
+    def _meteor(self, out: dict[str, Any]) -> None:
+        ids = sorted(self.texts)  # METEOR's input in item-id order, so the result is order-free
+        val, why = coco_meteor({i: self.texts[i][1] for i in ids}, {i: [self.texts[i][0]] for i in ids})
+        if val is None and self.model_n["meteor"]:  # no jar here: a plugin's per-item values, as before
+            self._model(out, "meteor")
+            return
+        if not ids and len(self._seen):
+            why = "the records hold no caption texts (a journal written before METEOR was computed)"
+        put(out, "meteor", val, why)
+        if val is not None and 0 < len(ids) < len(self._seen):
+            out["meteor_items"] = len(ids)
 
     def _model(self, out: dict[str, Any], k: str) -> None:
         m = self.model_n[k]
