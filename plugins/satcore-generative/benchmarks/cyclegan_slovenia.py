@@ -74,7 +74,8 @@ RGB_IDX = [ESA.index(b) for b in bands.RGB_FROM_S2]
 
 
 # ----------------------------------------------------------------- metrics (the core `spectral` block's)
-def spectral_metrics(truth: np.ndarray, pred: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+def spectral_metrics(truth: np.ndarray, pred: np.ndarray,
+                     valid: np.ndarray | None = None) -> dict[str, float]:
     """Spectral angle (°), SID, ERGAS (ratio 1), MAE and MSE of ``pred`` vs ``truth`` ``(bands, H, W)``.
 
     Pooled over valid pixels: the definitions of satcore's ``spectral`` block (docs/metrics.md).
@@ -126,13 +127,15 @@ def evaluate(models: dict[str, torch.nn.Module], held: np.ndarray, cloud: tuple[
             "paired_cloudmask": _with_bands(spectral_metrics(img, cloud_fake, clear), img, cloud_fake, clear)}
 
 
-def _with_bands(rec: dict[str, Any], truth: np.ndarray, pred: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
+def _with_bands(rec: dict[str, Any], truth: np.ndarray, pred: np.ndarray,
+                valid: np.ndarray) -> dict[str, Any]:
     rec["band_mae"] = {b: float(np.abs(pred[i][valid] - truth[i][valid]).mean())
                        for i, b in enumerate(CLOUDMASK_BANDS)}
     return rec
 
 
-def linear_baseline(train: np.ndarray, held: np.ndarray, cloud: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def linear_baseline(train: np.ndarray, held: np.ndarray,
+                    cloud: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
     """Paired least squares band ~ (B04, B03, B02, 1) on the training dates' pixels (context only)."""
     px = train.transpose(1, 0, 2, 3).reshape(13, -1)
     design = np.vstack([px[RGB_IDX], np.ones(px.shape[1])]).T
@@ -186,7 +189,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         idx = torch.randint(n, (args.batch,), generator=gen).tolist()
         ys = torch.randint(h - c + 1, (args.batch,), generator=gen).tolist()
         xs = torch.randint(w - c + 1, (args.batch,), generator=gen).tolist()
-        return torch.stack([stack[i, :, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs, strict=True)]).to(device)
+        out = [stack[i, :, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs, strict=True)]
+        return torch.stack(out).to(device)
 
     t0, step, curve = time.monotonic(), 0, []
     deadline = t0 + args.minutes * 60
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n-res", type=int, default=3, help="SE residual blocks per generator.")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--lambda-cycle", type=float, default=10.0)
-    ap.add_argument("--holdout", type=int, default=1, help="Last dates held out (the first of them is judged).")
+    ap.add_argument("--holdout", type=int, default=1, help="Last dates held out (the first is judged).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default).")
     ap.add_argument("--log-every", type=int, default=50)

@@ -19,10 +19,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def satcore_register_generators() -> list[type[Any]]:
-    """The two CycleGAN generators."""
+    """The two CycleGAN generators and the diffusers text-to-image generator."""
+    from satcore_generative.diffusion import TextToImageGenerator
     from satcore_generative.generators import MultispectralToRgbGenerator, RgbToMultispectralGenerator
 
-    return [RgbToMultispectralGenerator, MultispectralToRgbGenerator]
+    return [RgbToMultispectralGenerator, MultispectralToRgbGenerator, TextToImageGenerator]
 
 
 @hookimpl
