@@ -28,7 +28,9 @@ def satcore_register_generators() -> list[type[Any]]:
 
 @hookimpl
 def satcore_register_train_commands(train: click.Group) -> None:
-    """``satcore train cyclegan``."""
+    """``satcore train cyclegan`` and ``satcore train text-to-image``."""
+    from satcore_generative.diffusion_train import text_to_image
     from satcore_generative.trainer import cyclegan
 
     train.add_command(cyclegan)
+    train.add_command(text_to_image)

@@ -116,7 +116,7 @@ class TextToImageGenerator(Generator):
         if self._device == "cpu":
             torch.set_num_threads(self.context.cpu_threads())
         self._dtype = pick_dtype(p.dtype, self._device)
-        self._pipe, self._info = load_pipeline(Path(self._resolved.path), dict(self._resolved.entry),
+        self._pipe, self._info = load_pipeline(Path(self._resolved.path or ""), dict(self._resolved.entry),
                                                self._dtype, self._device)
         self._torch = torch
 
