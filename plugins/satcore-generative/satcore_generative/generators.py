@@ -116,6 +116,18 @@ class _CycleGanGenerator(Generator):
         return out
 
 
+    def metric_settings(self, block: str, output: Any) -> dict[str, Any]:
+        """The ``spectral`` block's units: what the output's scale means."""
+        if block != "spectral":
+            return {}
+        out_max = self.params.output_max or self.default_out_max
+        if self.which == "F":
+            units = "8-bit" if out_max == 255 else f"RGB, 0–{out_max:g}"
+        else:
+            units = "reflectance" if out_max == 1 else f"reflectance ×{out_max:g}"
+        return {"units": units}
+
+
 def sliding_window_run(x: np.ndarray, predict: Any, **kw: Any) -> np.ndarray:
     """:func:`satcore_generative.window.sliding_window` (imported here so tests can swap the model)."""
     from satcore_generative.window import sliding_window
