@@ -79,3 +79,29 @@ def write_tiny_diffusers(path: Path | str, seed: int = 0) -> Path:
 
     shutil.rmtree(path / "_tok")
     return path
+
+
+def write_tiny_clip(path: Path | str, seed: int = 0) -> Path:
+    """Write a tiny random transformers CLIP model and processor (for ``image-quality``'s ``clip_model:``)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    cfg = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                     "num_hidden_layers": 2, "vocab_size": 49408, "max_position_embeddings": 77,
+                     "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                       "num_hidden_layers": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=16)
+    CLIPModel(cfg).save_pretrained(path)
+    _clip_tokenizer(path / "_tok")
+    proc = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                            crop_size={"height": 32, "width": 32}),
+                         tokenizer=CLIPTokenizer.from_pretrained(path / "_tok"))
+    proc.save_pretrained(path)
+    import shutil
+
+    shutil.rmtree(path / "_tok")
+    return path
