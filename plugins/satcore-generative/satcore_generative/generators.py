@@ -102,11 +102,11 @@ class _CycleGanGenerator(Generator):
         in_max = self.params.input_max or self.default_in_max
         out_max = self.params.output_max or self.default_out_max
         out = []
-        for item in batch:
-            if not item.images:
-                raise ComponentError(f"{self.name} needs an image; item {item.item_id!r} has none",
-                                     item_id=item.item_id)
-            ref = item.reference
+        for item, upstream in batch.with_inputs():
+            ref = input_raster(item, upstream)
+            if ref is None:
+                raise ComponentError(f"{self.name} needs an image; item {item.item_id!r} has none (and its "
+                                     "input step made none)", item_id=item.item_id)
             x = self.select_bands(ref, item.item_id)
             x = np.clip(x / in_max, 0.0, 1.0) * 2.0 - 1.0  # the network's [-1, 1]
             y = sliding_window_run(x, self._predict, out_bands=len(self.out_names), window=self.params.window,
@@ -126,6 +126,15 @@ class _CycleGanGenerator(Generator):
         else:
             units = "reflectance" if out_max == 1 else f"reflectance ×{out_max:g}"
         return {"units": units}
+
+
+def input_raster(item: Any, upstream: Any) -> Raster | None:
+    """The image a step reads: its input generator's first image (chains), else the item's own image."""
+    if isinstance(upstream, dict):
+        images = upstream.get("images") or ([upstream["image"]] if upstream.get("image") is not None else [])
+        if images and isinstance(images[0], Raster):
+            return images[0]
+    return item.reference if item.images else None
 
 
 def sliding_window_run(x: np.ndarray, predict: Any, **kw: Any) -> np.ndarray:
