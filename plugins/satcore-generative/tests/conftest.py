@@ -31,7 +31,8 @@ def tiny_blip(tmp_path_factory):
     ft = wordpiece_tokenizer()
     cfg = BlipConfig(
         text_config={"vocab_size": len(ft), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 64, "bos_token_id": ft.cls_token_id,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 64,
+                     "bos_token_id": ft.cls_token_id,
                      "pad_token_id": ft.pad_token_id, "sep_token_id": ft.sep_token_id,
                      "eos_token_id": ft.sep_token_id},
         vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
