@@ -102,7 +102,8 @@ class _CycleGanGenerator(Generator):
         in_max = self.params.input_max or self.default_in_max
         out_max = self.params.output_max or self.default_out_max
         out = []
-        for item, upstream in batch.with_inputs():
+        pairs = batch.with_inputs() if isinstance(batch, Batch) else ((it, it) for it in batch)
+        for item, upstream in pairs:
             ref = input_raster(item, upstream)
             if ref is None:
                 raise ComponentError(f"{self.name} needs an image; item {item.item_id!r} has none (and its "

@@ -17,6 +17,7 @@ from satcore.testing import GeneratorContract
 FAST = {"steps": 2, "guidance": 3.0, "height": 32, "width": 32}
 
 
+@pytest.mark.slow  # the contract loads the pipeline once per check (~1 s each alone, much more under load)
 class TestTextToImageContract(GeneratorContract):
     component = TextToImageGenerator
     params: ClassVar[dict[str, Any]] = {}

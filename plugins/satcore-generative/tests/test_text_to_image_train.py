@@ -52,6 +52,7 @@ def _image(model):
     return g.process(Batch([Item("p", [], text="farmland")]))[0]["images"][0].array
 
 
+@pytest.mark.slow  # three short trainings and two pipelines
 def test_lora_trains_resumes_and_changes_the_output(tmp_path, tiny_sd, pairs):
     cfg = _config(tmp_path, tiny_sd, pairs, mode="lora", lr=0.05)
     full = _train(cfg, tmp_path / "run")
