@@ -19,8 +19,14 @@ from satcore.builtin.common import (
     must_exist,
 )
 from satcore.components import Params, Source, SpecPath
-from satcore.data import MAX_PIXELS, Item, ItemRef, read_raster
-from satcore.errors import ComponentError, SpecError
+from satcore.data import MAX_PIXELS, SENTINEL2_BANDS, Item, ItemRef, read_raster
+from satcore.errors import SpecError
+
+#: Named file band orders for ``band_order:`` (EuroSAT MS stores B8A after B12).
+BAND_ORDER_PRESETS: dict[str, tuple[str, ...]] = {
+    "eurosat-ms": ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"),
+    "sentinel2": SENTINEL2_BANDS,
+}
 
 
 class FolderClassesParams(Params):
@@ -32,12 +38,24 @@ class FolderClassesParams(Params):
                                    "`{aGrass: grass}`; folders not named keep their folder name as label.")
     extensions: tuple[str, ...] = Field(IMAGE_EXTENSIONS, description="Image file extensions to pick up.")
     band_order: tuple[str, ...] | None = Field(
-        None, description="Names of the bands in file order, when the files do not say (EuroSAT MS stores "
-        "B8A last: `[B01, B02, …, B08, B09, B10, B11, B12, B8A]`).")
+        None, description="Names of the bands in file order, when the files do not say: a list, or a preset "
+        "(`eurosat-ms`: B01 … B08, B09, B10, B11, B12, B8A, as EuroSAT MS stores them; `sentinel2`: ESA "
+        "order). The 13 Sentinel-2 bands come out in ESA order (B01 … B08, B8A, B09 … B12) unless `bands` "
+        "says otherwise.")
     bands: tuple[str, ...] | None = Field(
         None, description="Band names. Without `band_order`: names of the file's bands (as for other "
         "sources). With `band_order`: the bands to keep, in this order (e.g. ESA order).")
     max_pixels: int | None = Field(MAX_PIXELS, gt=0, description=MAX_PIXELS_DESCRIPTION)
+
+    @field_validator("band_order", mode="before")
+    @classmethod
+    def _preset(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v not in BAND_ORDER_PRESETS:
+                raise ValueError(f"unknown band_order preset {v!r}; use one of {sorted(BAND_ORDER_PRESETS)} "
+                                 "or a list of the file's band names")
+            return BAND_ORDER_PRESETS[v]
+        return v
 
     @field_validator("root")
     @classmethod
@@ -46,6 +64,8 @@ class FolderClassesParams(Params):
 
     @model_validator(mode="after")
     def _bands_known(self) -> FolderClassesParams:
+        if self.band_order is not None and len(set(self.band_order)) != len(self.band_order):
+            raise ValueError(f"band_order {list(self.band_order)} names a band twice")
         if self.band_order is not None and self.bands is not None:
             unknown = [b for b in self.bands if b not in self.band_order]
             if unknown:
@@ -103,10 +123,9 @@ class FolderClassesSource(Source):
         p = self.params
         path = ref.paths["image"]
         raster = read_raster(path, bands=p.band_order or p.bands, max_pixels=p.max_pixels)
-        if p.band_order is not None and p.bands is not None:
-            if raster.count != len(p.band_order):
-                raise ComponentError(f"{path}: {raster.count} bands but band_order names {len(p.band_order)}")
-            index = [p.band_order.index(b) for b in p.bands]
-            raster = raster.with_array(raster.array[index], tuple(p.bands))
+        if p.band_order is not None:  # read_raster has checked the count against band_order
+            keep = p.bands or (SENTINEL2_BANDS if set(p.band_order) == set(SENTINEL2_BANDS) else p.band_order)
+            index = [p.band_order.index(b) for b in keep]
+            raster = raster.with_array(raster.array[index], tuple(keep))
         item = Item(ref.item_id, [raster], meta=dict(ref.meta), classes=(str(ref.meta["class"]),))
         return mark_invalid(item, self.context.logger)

@@ -38,7 +38,7 @@ def test_two_plugins_each_add_a_trainer_and_train_help_lists_both(fake_site, h, 
                      TRAINER.format(name="fakeseg", doc="Train a segmentation model."))
     r = CliRunner().invoke(cli, ["train", "--help"])
     assert r.exit_code == 0, r.output
-    # the column width follows the longest installed trainer name (satcore-timeseries adds `segmentation`)
+    # the column width follows the longest installed trainer name (e.g. satcore-generative's text-to-image)
     assert re.search(r"\n  fakegan +Train a fake GAN\. \[satcore-fakegan\]", r.output), r.output
     assert re.search(r"\n  fakeseg +Train a segmentation model\. \[satcore-segment\]", r.output), r.output
     # the core commands are still there, and a trainer runs with the common options

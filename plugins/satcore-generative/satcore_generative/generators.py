@@ -102,11 +102,12 @@ class _CycleGanGenerator(Generator):
         in_max = self.params.input_max or self.default_in_max
         out_max = self.params.output_max or self.default_out_max
         out = []
-        for item in batch:
-            if not item.images:
-                raise ComponentError(f"{self.name} needs an image; item {item.item_id!r} has none",
-                                     item_id=item.item_id)
-            ref = item.reference
+        pairs = batch.with_inputs() if isinstance(batch, Batch) else ((it, it) for it in batch)
+        for item, upstream in pairs:
+            ref = input_raster(item, upstream)
+            if ref is None:
+                raise ComponentError(f"{self.name} needs an image; item {item.item_id!r} has none (and its "
+                                     "input step made none)", item_id=item.item_id)
             x = self.select_bands(ref, item.item_id)
             x = np.clip(x / in_max, 0.0, 1.0) * 2.0 - 1.0  # the network's [-1, 1]
             y = sliding_window_run(x, self._predict, out_bands=len(self.out_names), window=self.params.window,
@@ -114,6 +115,27 @@ class _CycleGanGenerator(Generator):
             y = (np.clip(y, -1.0, 1.0) + 1.0) / 2.0 * out_max
             out.append({"images": [ref.with_array(y.astype(np.float32), band_names=self.out_names)]})
         return out
+
+
+    def metric_settings(self, block: str, output: Any) -> dict[str, Any]:
+        """The ``spectral`` block's units: what the output's scale means."""
+        if block != "spectral":
+            return {}
+        out_max = self.params.output_max or self.default_out_max
+        if self.which == "F":
+            units = "8-bit" if out_max == 255 else f"RGB, 0–{out_max:g}"
+        else:
+            units = "reflectance" if out_max == 1 else f"reflectance ×{out_max:g}"
+        return {"units": units}
+
+
+def input_raster(item: Any, upstream: Any) -> Raster | None:
+    """The image a step reads: its input generator's first image (chains), else the item's own image."""
+    if isinstance(upstream, dict):
+        images = upstream.get("images") or ([upstream["image"]] if upstream.get("image") is not None else [])
+        if images and isinstance(images[0], Raster):
+            return images[0]
+    return item.reference if item.images else None
 
 
 def sliding_window_run(x: np.ndarray, predict: Any, **kw: Any) -> np.ndarray:

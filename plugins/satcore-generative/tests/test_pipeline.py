@@ -70,6 +70,7 @@ def test_rgb_to_multispectral_end_to_end(run_pipeline, rgb_items, tiny_ckpt):
     assert sp["items"] == len(rows)
     assert sp["mae"] == pytest.approx(np.abs(g - tt).mean(), rel=1e-5)
     assert sp["mse"] == pytest.approx(((g - tt) ** 2).mean(), rel=1e-5)
+    assert sp["units"] == "reflectance ×10000"  # what the generator writes, said by the step
     # the manifest records the checkpoint
     used = [m for m in out.manifest.get("models", []) if m.get("step") == "s2"]
     assert used and used[0]["generator"] == "G"

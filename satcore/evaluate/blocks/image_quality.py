@@ -14,6 +14,12 @@ that has one passes each item's vectors to :func:`image_quality_record`; without
   ``seed`` from the vectors sorted by item id, so item order does not matter.
 - ``inception_score`` (Salimans et al. 2016): ``exp(mean_x KL(p(y|x) ‖ p(y)))`` on each of ``is_splits``
   parts of the generated items (sorted by item id), mean over the parts.
+- ``clip_score`` (Hessel et al. 2021, as torchmetrics' ``CLIPScore``): the mean over items of each item's
+  ``100 · max(cos(image, text), 0)`` between the generated image and its caption or prompt, given per item
+  by the plugin (``clip_items``: how many).
+
+These equal torchmetrics' ``FrechetInceptionDistance``, ``KernelInceptionDistance`` and ``InceptionScore``
+on the same features (``plugins/satcore-generative/tests/test_quality.py`` checks it).
 
 Memory: the vectors are kept until :meth:`ImageQualityBlock.result` (KID needs the vectors themselves):
 8 KB per item for 2048 float32 features.
@@ -26,28 +32,32 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from satcore.evaluate.blocks.base import Record, _Seen, put, seq
+from satcore.evaluate.blocks.base import ExactSum, Record, _Seen, num, put, seq
 
 NEEDS = ("needs image features from a plugin (e.g. Inception-v3 pool3 vectors, as torch-fidelity or "
          "pytorch-fid compute them) for {what}")
 
 
-def image_quality_record(truth: Any, prediction: Any, *, probs: Any = None) -> Record | None:
+def image_quality_record(truth: Any, prediction: Any, *, probs: Any = None,
+                         clip_score: float | None = None) -> Record | None:
     """One item's image-quality record.
 
     Args:
         truth: the feature vector of the real (target) image, or ``None``.
         prediction: the feature vector of the generated image, or ``None``.
         probs: optional class probabilities of the generated image (for the Inception Score).
+        clip_score: optional CLIPScore of the generated image against its caption or prompt.
 
     Returns:
-        ``{"real": [...], "fake": [...], "probs": [...]}`` with the vectors given (as float lists), or
-        ``None`` when none is given.
+        ``{"real": [...], "fake": [...], "probs": [...], "clip_score": x}`` with what was given (vectors as
+        float lists; an empty vector counts as not given), or ``None`` when nothing is given.
     """
     rec: Record = {}
     for key, val in (("real", truth), ("fake", prediction), ("probs", probs)):
-        if val is not None:
+        if val is not None and np.size(val):
             rec[key] = [float(v) for v in np.asarray(val, dtype=np.float64).ravel()]
+    if clip_score is not None:
+        rec["clip_score"] = float(clip_score)
     return rec or None
 
 
@@ -114,6 +124,8 @@ class ImageQualityBlock:
         self.is_splits = is_splits
         self.seed = seed
         self.vecs: dict[str, dict[str, np.ndarray]] = {"real": {}, "fake": {}, "probs": {}}
+        self.clip_sum = ExactSum()
+        self.clip_items = 0
 
     def add(self, item_id: str, record: Mapping[str, Any]) -> None:
         """Fold in one item's record."""
@@ -122,6 +134,9 @@ class ImageQualityBlock:
             v = seq(record.get(key))
             if v:
                 store[item_id] = np.asarray(v, dtype=np.float32)
+        if (clip := num(record.get("clip_score"))) is not None:
+            self.clip_sum.add(clip)
+            self.clip_items += 1
 
     def _stack(self, key: str) -> tuple[np.ndarray | None, str | None]:
         store = self.vecs[key]
@@ -166,4 +181,7 @@ class ImageQualityBlock:
                 f"{len(probs)} generated items, fewer than is_splits = {self.is_splits}")
         else:
             put(out, "inception_score", inception_score(probs, self.is_splits))
+        if self.clip_items:
+            out["clip_items"] = self.clip_items
+            put(out, "clip_score", self.clip_sum.value / self.clip_items)
         return out

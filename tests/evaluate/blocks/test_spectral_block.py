@@ -17,7 +17,7 @@ def _items(seed: int, n: int = 6, bands: int = 4):
         h, w = rng.integers(3, 9, 2)
         t = rng.uniform(0, 3000, (bands, h, w))
         p = t + rng.normal(0, 300, t.shape)
-        p[0, 0, 0] = -5.0  # a negative value (clipped to 0 for SID)
+        p[0, 0, 0] = -5.0  # a negative value: the pixel is left out of SID (its inputs must be non-negative)
         valid = rng.random((h, w)) > 0.2
         t[1, -1, -1] = np.nan  # a nodata value: the pixel is left out
         out.append((t, p, valid))
@@ -33,13 +33,14 @@ def _reference(items, ratio=1.0):
     x, y = np.concatenate(xs, axis=1).T, np.concatenate(ys, axis=1).T  # (pixels, bands)
     cos = np.sum(x * y, 1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
     angle = np.degrees(np.arccos(np.clip(cos, -1, 1))).mean()
-    xp, yp = np.clip(x, 0, None), np.clip(y, 0, None)
+    pos = np.all(x >= 0, 1) & np.all(y >= 0, 1)
+    xp, yp = x[pos], y[pos]
     pp = xp / xp.sum(1, keepdims=True) + EPS
     qq = yp / yp.sum(1, keepdims=True) + EPS
     sid = np.mean(np.sum(pp * np.log(pp / qq) + qq * np.log(qq / pp), 1))  # KL(p||q) + KL(q||p)
     rmse_b = np.sqrt(np.mean((y - x) ** 2, 0))
     ergas = 100 * ratio * np.sqrt(np.mean((rmse_b / x.mean(0)) ** 2))
-    return {"spectral_angle_deg": angle, "sid": sid, "ergas": ergas,
+    return {"spectral_angle_deg": angle, "sid": sid, "sid_pixels": int(pos.sum()), "ergas": ergas,
             "mae": mean_absolute_error(x, y), "mse": mean_squared_error(x, y)}
 
 
@@ -47,11 +48,14 @@ def _reference(items, ratio=1.0):
 def test_equals_hand_formulas_over_all_pixels(seed, block_result):
     items = _items(seed)
     recs = {f"s{i}": spectral_record(t, p, valid=v) for i, (t, p, v) in enumerate(items)}
-    out = block_result(SpectralBlock, recs, units="reflectance ×10000", resolution_ratio=0.5)
+    out = block_result(SpectralBlock, recs, units="reflectance ×10000", ratio=0.5)
     ref = _reference(items, ratio=0.5)
     for k, v in ref.items():
         assert out[k] == pytest.approx(v, rel=1e-10), k
     assert out["units"] == "reflectance ×10000"
+    assert out["sid_pixels"] < out["pixels"]  # pixels with a negative value are left out of SID
+    # the older setting name gives the same ERGAS
+    assert block_result(SpectralBlock, recs, resolution_ratio=0.5)["ergas"] == pytest.approx(ref["ergas"])
     assert out["items"] == len(items)
 
 
@@ -106,3 +110,43 @@ def test_undefined_values_are_null_with_reasons(block_result):
     assert spectral_record(None, x) is None
     with pytest.raises(ValueError, match="same shape"):
         spectral_record(x, np.ones((3, 3, 3)))
+
+
+def test_hand_computed_sid_ergas_and_angle(block_result):
+    # two pixels, three bands: t = (1, 2, 1) and (2, 2, 4); p = (2, 2, 0) and (2, 2, 4)
+    t = np.array([[[1.0, 2.0]], [[2.0, 2.0]], [[1.0, 4.0]]])
+    p = np.array([[[2.0, 2.0]], [[2.0, 2.0]], [[0.0, 4.0]]])
+    out = block_result(SpectralBlock, {"a": spectral_record(t, p)}, ratio=0.25)
+    # angle: pixel 1 cos = (2 + 4 + 0) / (sqrt 6 · sqrt 8) = 6 / sqrt 48; pixel 2: 0°
+    assert out["spectral_angle_deg"] == pytest.approx(np.degrees(np.arccos(6 / np.sqrt(48))) / 2)
+    # SID, pixel 1: p = (1/4, 1/2, 1/4), q = (1/2, 1/2, 0) (+ EPS); pixel 2: 0
+    pp, qq = np.array([0.25, 0.5, 0.25]) + EPS, np.array([0.5, 0.5, 0.0]) + EPS
+    assert out["sid"] == pytest.approx(np.sum((pp - qq) * np.log(pp / qq)) / 2, rel=1e-12)
+    # ERGAS: band RMSEs (sqrt(1/2), 0, sqrt(1/2)) over band means (1.5, 2, 2.5)
+    want = 100 * 0.25 * np.sqrt(np.mean([0.5 / 1.5**2, 0.0, 0.5 / 2.5**2]))
+    assert out["ergas"] == pytest.approx(want, rel=1e-12)
+    assert out["mae"] == pytest.approx(2 / 6) and out["mse"] == pytest.approx(2 / 6)
+
+
+def test_units_and_ratio_from_the_records(block_result):
+    x = np.random.default_rng(0).uniform(1, 5, (3, 4, 4))
+    y = x * 1.1
+    one = block_result(SpectralBlock, {"a": spectral_record(x, y, units="8-bit", ratio=2.0),
+                                       "b": spectral_record(x, y, units="8-bit", ratio=2.0)})
+    plain = block_result(SpectralBlock, {"a": spectral_record(x, y), "b": spectral_record(x, y)})
+    assert one["units"] == "8-bit" and plain["units"] == "data units"
+    assert one["ergas"] == pytest.approx(2 * plain["ergas"])
+    mixed = block_result(SpectralBlock, {"a": spectral_record(x, y, units="8-bit", ratio=2.0),
+                                         "b": spectral_record(x, y, units="reflectance", ratio=1.0)})
+    assert mixed["units"] == "mixed"
+    assert mixed["ergas"] is None and "different ERGAS ratios" in mixed["ergas_reason"]
+
+
+def test_sid_leaves_out_negative_spectra(block_result):
+    t = np.array([[[1.0, 1.0]], [[1.0, 3.0]]])
+    p = np.array([[[-1.0, 1.0]], [[1.0, 1.0]]])  # pixel 1 of the prediction is negative
+    out = block_result(SpectralBlock, {"a": spectral_record(t, p)})
+    pp, qq = np.array([0.25, 0.75]) + EPS, np.array([0.5, 0.5]) + EPS
+    assert out["sid_pixels"] == 1 and out["sid"] == pytest.approx(np.sum((pp - qq) * np.log(pp / qq)))
+    neg = block_result(SpectralBlock, {"a": spectral_record(t, -t)})
+    assert neg["sid"] is None and "non-negative" in neg["sid_reason"]
