@@ -188,14 +188,38 @@ def item_entry(item_id: str, map_path: Path, item: Any,
             "polygons": polys}
 
 
+def _tile_boxes(run_dir: Path, item_ids: list[str]) -> dict[str, list[tuple[str, Any]]]:
+    """Scene id → its shown tiles' ``(item id, bounds box)``, for scenes polygonised from their mosaic."""
+    import re
+
+    import shapely
+
+    from satcore.raster_files import open_quietly
+
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for iid in item_ids:
+        scene, _, tile = iid.rpartition("/")
+        path = run_dir / "maps" / f"{iid}.tif"
+        if scene and re.fullmatch(r"r\d+_c\d+", tile) and (run_dir / "mosaic" / f"{scene}.tif").exists() \
+                and path.exists():
+            with open_quietly(path) as ds:
+                out.setdefault(scene, []).append((iid, shapely.box(*ds.bounds)))
+    return out
+
+
 def item_polygons(run_dir: Path, item_ids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Item id → step id → polygon records, from ``artifacts/<step_id>/polygons.gpkg`` (all layers)."""
+    """Item id → step id → polygon records, from ``artifacts/<step_id>/polygons.gpkg`` (all layers).
+
+    A tile of a scene polygonised from its mosaic gets the scene's polygons that touch it (whole, so a
+    polygon across tile edges shows its full area).
+    """
     import shapely
     from pyogrio import list_layers
 
     from satcore.outputs.polygons import POLYGONS_FILE, read_polygons
 
     wanted = set(item_ids)
+    tiles = _tile_boxes(run_dir, item_ids)
     out: dict[str, dict[str, list[dict[str, Any]]]] = {i: {} for i in item_ids}
     for gpkg in sorted((run_dir / "artifacts").glob(f"*/{POLYGONS_FILE}")):
         sid = gpkg.parent.name
@@ -204,13 +228,17 @@ def item_polygons(run_dir: Path, item_ids: list[str]) -> dict[str, dict[str, lis
             if geoms is None:
                 continue
             for k, iid in enumerate(fields["item_id"]):
-                if iid not in wanted:
+                if iid not in wanted and iid not in tiles:
                     continue
+                geom = shapely.from_wkb(geoms[k])
                 score = float(fields["mean_score"][k])
-                out[iid].setdefault(sid, []).append({
-                    "geometry": shapely.geometry.mapping(shapely.from_wkb(geoms[k])),
-                    "area": float(fields["area"][k]), "area_unit": str(fields["area_unit"][k]),
-                    "mean_score": None if math.isnan(score) else round(score, 4)})
+                rec = {"geometry": shapely.geometry.mapping(geom),
+                       "area": float(fields["area"][k]), "area_unit": str(fields["area_unit"][k]),
+                       "mean_score": None if math.isnan(score) else round(score, 4)}
+                targets = [iid] if iid in wanted else [t for t, box in tiles[iid]
+                                                           if box.intersects(geom) and not box.touches(geom)]
+                for t in targets:
+                    out[t].setdefault(sid, []).append(rec)
     return out
 
 
