@@ -118,13 +118,24 @@ class Grid:
         return out
 
     def geometry(self, geom: dict[str, Any]) -> dict[str, Any]:
-        """A polygon in the map's CRS (pixels when ungeoreferenced) as GeoJSON for this map."""
+        """A polygon in the map's CRS (pixels when ungeoreferenced) as GeoJSON for this map.
+
+        Coordinates are written short: whole pixels as integers, degrees to 7 decimals (≈ 1 cm).
+        """
         if self.simple:  # pixel (x = column, y = row) → Leaflet Simple (lng = x, lat = −y)
-            return {"type": geom["type"], "coordinates": [[[x, -y] for x, y in ring]
+            return {"type": geom["type"], "coordinates": [[[_short(x, 3), _short(-y, 3)] for x, y in ring]
                                                           for ring in geom["coordinates"]]}
         from rasterio.warp import transform_geom
 
-        return dict(transform_geom(self.crs, "EPSG:4326", geom))
+        out = dict(transform_geom(self.crs, "EPSG:4326", geom))
+        out["coordinates"] = [[[_short(x, 7), _short(y, 7)] for x, y in ring] for ring in out["coordinates"]]
+        return out
+
+
+def _short(v: float, digits: int) -> float | int:
+    """``v`` rounded to ``digits`` decimals, as an int when whole (the page's JSON stays short)."""
+    r = round(float(v), digits)
+    return int(r) if r.is_integer() else r
 
 
 def image_layer(grid: Grid, raster: Any) -> str:
@@ -261,11 +272,11 @@ _JS = """
     map.createPane('images').style.zIndex = 350;  // images below the overlays whichever is picked last
     var base = {}, over = {}, frames = [];
     it.images.forEach(function (im) {
-      var layer = L.imageOverlay(im.url, it.bounds, {pane: 'images'});
+      var layer = L.imageOverlay(data.uris[im.url], it.bounds, {pane: 'images'});
       frames.push(layer);
       base[im.name] = layer;
     });
-    it.layers.forEach(function (l) { over[l.name] = L.imageOverlay(l.url, it.bounds); });
+    it.layers.forEach(function (l) { over[l.name] = L.imageOverlay(data.uris[l.url], it.bounds); });
     it.polygons.forEach(function (p) {
       over[p.name] = L.geoJSON(p.geojson, {style: {color: data.polygon_colour, weight: 2, fill: false},
         onEachFeature: function (f, layer) { layer.bindPopup(popup(f)); }});
@@ -310,8 +321,16 @@ def webmap_html(entries: list[dict[str, Any]], note: str = "") -> str:
     legend = (f"<i style='background:rgba({r},{g},{b},{a / 255:.2f})'></i>changed pixels (label band)<br>"
               f"<i style='border:2px solid {POLYGON_COLOUR};box-sizing:border-box'></i>polygons "
               "(click: area, mean score)")
-    data = json.dumps({"items": entries, "legend": legend, "polygon_colour": POLYGON_COLOUR},
-                      separators=(",", ":")).replace("</", "<\\/")
+    # each distinct image once: items and layers refer to it by index (a series' repeated frame, equal maps)
+    uris: dict[str, int] = {}
+
+    def ref(layer: dict[str, Any]) -> dict[str, Any]:
+        return {**layer, "url": uris.setdefault(layer["url"], len(uris))}
+
+    shared = [{**e, "images": [ref(i) for i in e["images"]], "layers": [ref(la) for la in e["layers"]]}
+              for e in entries]
+    data = json.dumps({"items": shared, "uris": list(uris), "legend": legend,
+                       "polygon_colour": POLYGON_COLOUR}, separators=(",", ":")).replace("</", "<\\/")
     options = "".join(f"<option value='{k}'>{html.escape(e['id'])}</option>" for k, e in enumerate(entries))
     return (f"<style>{css}\n{_STYLE}</style>"
             f"<p>{note}</p>"
