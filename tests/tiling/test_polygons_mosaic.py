@@ -100,3 +100,19 @@ def test_the_map_gives_each_tile_the_scene_polygons_it_touches(runs: Path) -> No
     assert [r["area"] for r in polys["scene/r0_c0"]["diff"]] == [big[0]["area"]]   # its corner only
     # the bottom-left blob (rows 120..140, cols 5..70) touches tiles r1_c0, r2_c0 and r2_c1, not r2_c2
     assert "diff" not in polys["scene/r2_c2"]
+
+
+def test_tiling_on_a_source_that_cannot_tile_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:
+    """docs/scale.md: only folder-pairs tiles; `tiling:` on geotiff-series is an unknown key, exit 2."""
+    from satcore.cli import main
+
+    (tmp_path / "series").mkdir()
+    doc = {"version": 1, "name": "s", "source": {"type": "geotiff-series", "root": "series",
+                                                 "tiling": {"size": 256, "overlap": 8}},
+           "steps": [{"id": "d", "type": "image-diff"}], "output": {"dir": "runs/s", "maps": True}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(tmp_path / "s.yaml")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "source.tiling: unknown key" in err
