@@ -2,7 +2,7 @@
 
 Part of the documented plugin toolkit: a component's
 :meth:`~satcore.components.Component.report_sections` builds its HTML with these, as the core report does.
-matplotlib is imported only by :func:`fig_to_html` (whoever made the figure has already imported it).
+matplotlib and PIL are imported only by :func:`fig_to_html` (whoever made the figure has already imported it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RGB_BANDS", "display_rgb", "fig_to_html", "stretch"]
+__all__ = ["DISPLAY_WIDTH", "JPEG_QUALITY", "RGB_BANDS", "display_rgb", "fig_to_html", "stretch"]
 
 #: Band names tried for the red, green and blue display channels (case-insensitive), in order.
 RGB_BANDS: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (
@@ -23,21 +23,65 @@ RGB_BANDS: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (
 )
 
 
-def fig_to_html(fig: Any, alt: str, dpi: int = 96) -> str:
-    """A matplotlib figure as one ``<img src="data:image/png;base64,…">`` element, then closes the figure.
+#: the width (CSS pixels) a report shows a figure at: its body is 1200 px wide; wider figures are downsampled
+DISPLAY_WIDTH = 1200
+#: JPEG quality of ``fig_to_html(..., fmt="jpeg")``
+JPEG_QUALITY = 85
 
-    The PNG is embedded, so the HTML needs no other file. ``alt`` is escaped (it may hold step ids or band
+
+def _palette_if_exact(image: Any) -> Any:
+    """An opaque image of at most 256 colours as a palette (``P``) image with exactly those colours."""
+    from PIL import Image
+
+    if image.mode == "RGBA" and image.getextrema()[3][0] == 255:
+        image = image.convert("RGB")
+    if image.mode != "RGB" or image.getcolors(256) is None:
+        return image
+    rgb = np.asarray(image)
+    colours, index = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    out = Image.fromarray(index.reshape(rgb.shape[:2]).astype(np.uint8))
+    out.putpalette(colours.astype(np.uint8).ravel().tolist())
+    return out
+
+
+def fig_to_html(fig: Any, alt: str, dpi: int = 96, fmt: str = "png", max_width: int | None = None) -> str:
+    """A matplotlib figure as one ``<img src="data:image/…;base64,…">`` element, then closes the figure.
+
+    The image is embedded, so the HTML needs no other file. ``alt`` is escaped (it may hold step ids or band
     names).
+
+    Args:
+        fig: the figure.
+        alt: the image's alternative text.
+        dpi: rendering resolution.
+        fmt: ``"png"`` (lossless; a palette PNG when the figure has at most 256 colours, as plots mostly
+            do) or ``"jpeg"`` (quality :data:`JPEG_QUALITY`, for figures with photographs: several times
+            smaller).
+        max_width: a figure rendered wider is downsampled (Lanczos) to this many pixels, e.g.
+            :data:`DISPLAY_WIDTH`; ``None`` keeps the rendered size.
     """
     import matplotlib.pyplot as plt
+    from PIL import Image
 
+    if fmt not in ("png", "jpeg"):
+        raise ValueError(f"fig_to_html: fmt must be 'png' or 'jpeg', got {fmt!r}")
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
+    image: Any = Image.open(buf)
+    image.load()
+    if max_width and image.width > max_width:
+        height = max(1, round(image.height * max_width / image.width))
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        image.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    else:
+        _palette_if_exact(image).save(out, format="PNG", optimize=True)
+    data = base64.b64encode(out.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt, quote=True)}" src="data:image/{fmt};base64,{data}">'
 
 
 def stretch(

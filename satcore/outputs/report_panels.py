@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from satcore.outputs.report_items import Shown
-from satcore.plots import display_rgb, fig_to_html
+from satcore.plots import DISPLAY_WIDTH, display_rgb, fig_to_html
 from satcore.plots_change import (
     change_sign,
     draw_gain_loss,
@@ -75,7 +75,8 @@ def item_panels(iid: str, arr: np.ndarray, names: list[str], item: Any) -> str:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(tex(iid), fontsize=10)
-    return fig_to_html(fig, f"panels for {iid}")
+    # photographs beside the maps: JPEG at the page's width, several times smaller than PNG (docs/report.md)
+    return fig_to_html(fig, f"panels for {iid}", fmt="jpeg", max_width=DISPLAY_WIDTH)
 
 
 def composites(iid: str, item: Any) -> str:
@@ -102,7 +103,7 @@ def composites(iid: str, item: Any) -> str:
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    out = fig_to_html(fig, f"composites for {iid}")
+    out = fig_to_html(fig, f"composites for {iid}", fmt="jpeg", max_width=DISPLAY_WIDTH)
     if len(item.images) > 2:
         dates = [r.time.isoformat()[:10] if r.time is not None else f"t{k}"
                  for k, r in enumerate(item.images)]

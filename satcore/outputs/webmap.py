@@ -118,13 +118,24 @@ class Grid:
         return out
 
     def geometry(self, geom: dict[str, Any]) -> dict[str, Any]:
-        """A polygon in the map's CRS (pixels when ungeoreferenced) as GeoJSON for this map."""
+        """A polygon in the map's CRS (pixels when ungeoreferenced) as GeoJSON for this map.
+
+        Coordinates are written short: whole pixels as integers, degrees to 7 decimals (≈ 1 cm).
+        """
         if self.simple:  # pixel (x = column, y = row) → Leaflet Simple (lng = x, lat = −y)
-            return {"type": geom["type"], "coordinates": [[[x, -y] for x, y in ring]
+            return {"type": geom["type"], "coordinates": [[[_short(x, 3), _short(-y, 3)] for x, y in ring]
                                                           for ring in geom["coordinates"]]}
         from rasterio.warp import transform_geom
 
-        return dict(transform_geom(self.crs, "EPSG:4326", geom))
+        out = dict(transform_geom(self.crs, "EPSG:4326", geom))
+        out["coordinates"] = [[[_short(x, 7), _short(y, 7)] for x, y in ring] for ring in out["coordinates"]]
+        return out
+
+
+def _short(v: float, digits: int) -> float | int:
+    """``v`` rounded to ``digits`` decimals, as an int when whole (the page's JSON stays short)."""
+    r = round(float(v), digits)
+    return int(r) if r.is_integer() else r
 
 
 def image_layer(grid: Grid, raster: Any) -> str:
@@ -188,14 +199,38 @@ def item_entry(item_id: str, map_path: Path, item: Any,
             "polygons": polys}
 
 
+def _tile_boxes(run_dir: Path, item_ids: list[str]) -> dict[str, list[tuple[str, Any]]]:
+    """Scene id → its shown tiles' ``(item id, bounds box)``, for scenes polygonised from their mosaic."""
+    import re
+
+    import shapely
+
+    from satcore.raster_files import open_quietly
+
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for iid in item_ids:
+        scene, _, tile = iid.rpartition("/")
+        path = run_dir / "maps" / f"{iid}.tif"
+        if scene and re.fullmatch(r"r\d+_c\d+", tile) and (run_dir / "mosaic" / f"{scene}.tif").exists() \
+                and path.exists():
+            with open_quietly(path) as ds:
+                out.setdefault(scene, []).append((iid, shapely.box(*ds.bounds)))
+    return out
+
+
 def item_polygons(run_dir: Path, item_ids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Item id → step id → polygon records, from ``artifacts/<step_id>/polygons.gpkg`` (all layers)."""
+    """Item id → step id → polygon records, from ``artifacts/<step_id>/polygons.gpkg`` (all layers).
+
+    A tile of a scene polygonised from its mosaic gets the scene's polygons that touch it (whole, so a
+    polygon across tile edges shows its full area).
+    """
     import shapely
     from pyogrio import list_layers
 
     from satcore.outputs.polygons import POLYGONS_FILE, read_polygons
 
     wanted = set(item_ids)
+    tiles = _tile_boxes(run_dir, item_ids)
     out: dict[str, dict[str, list[dict[str, Any]]]] = {i: {} for i in item_ids}
     for gpkg in sorted((run_dir / "artifacts").glob(f"*/{POLYGONS_FILE}")):
         sid = gpkg.parent.name
@@ -204,13 +239,17 @@ def item_polygons(run_dir: Path, item_ids: list[str]) -> dict[str, dict[str, lis
             if geoms is None:
                 continue
             for k, iid in enumerate(fields["item_id"]):
-                if iid not in wanted:
+                if iid not in wanted and iid not in tiles:
                     continue
+                geom = shapely.from_wkb(geoms[k])
                 score = float(fields["mean_score"][k])
-                out[iid].setdefault(sid, []).append({
-                    "geometry": shapely.geometry.mapping(shapely.from_wkb(geoms[k])),
-                    "area": float(fields["area"][k]), "area_unit": str(fields["area_unit"][k]),
-                    "mean_score": None if math.isnan(score) else round(score, 4)})
+                rec = {"geometry": shapely.geometry.mapping(geom),
+                       "area": float(fields["area"][k]), "area_unit": str(fields["area_unit"][k]),
+                       "mean_score": None if math.isnan(score) else round(score, 4)}
+                targets = [iid] if iid in wanted else [t for t, box in tiles[iid]
+                                                           if box.intersects(geom) and not box.touches(geom)]
+                for t in targets:
+                    out[t].setdefault(sid, []).append(rec)
     return out
 
 
@@ -233,11 +272,11 @@ _JS = """
     map.createPane('images').style.zIndex = 350;  // images below the overlays whichever is picked last
     var base = {}, over = {}, frames = [];
     it.images.forEach(function (im) {
-      var layer = L.imageOverlay(im.url, it.bounds, {pane: 'images'});
+      var layer = L.imageOverlay(data.uris[im.url], it.bounds, {pane: 'images'});
       frames.push(layer);
       base[im.name] = layer;
     });
-    it.layers.forEach(function (l) { over[l.name] = L.imageOverlay(l.url, it.bounds); });
+    it.layers.forEach(function (l) { over[l.name] = L.imageOverlay(data.uris[l.url], it.bounds); });
     it.polygons.forEach(function (p) {
       over[p.name] = L.geoJSON(p.geojson, {style: {color: data.polygon_colour, weight: 2, fill: false},
         onEachFeature: function (f, layer) { layer.bindPopup(popup(f)); }});
@@ -282,8 +321,16 @@ def webmap_html(entries: list[dict[str, Any]], note: str = "") -> str:
     legend = (f"<i style='background:rgba({r},{g},{b},{a / 255:.2f})'></i>changed pixels (label band)<br>"
               f"<i style='border:2px solid {POLYGON_COLOUR};box-sizing:border-box'></i>polygons "
               "(click: area, mean score)")
-    data = json.dumps({"items": entries, "legend": legend, "polygon_colour": POLYGON_COLOUR},
-                      separators=(",", ":")).replace("</", "<\\/")
+    # each distinct image once: items and layers refer to it by index (a series' repeated frame, equal maps)
+    uris: dict[str, int] = {}
+
+    def ref(layer: dict[str, Any]) -> dict[str, Any]:
+        return {**layer, "url": uris.setdefault(layer["url"], len(uris))}
+
+    shared = [{**e, "images": [ref(i) for i in e["images"]], "layers": [ref(la) for la in e["layers"]]}
+              for e in entries]
+    data = json.dumps({"items": shared, "uris": list(uris), "legend": legend,
+                       "polygon_colour": POLYGON_COLOUR}, separators=(",", ":")).replace("</", "<\\/")
     options = "".join(f"<option value='{k}'>{html.escape(e['id'])}</option>" for k, e in enumerate(entries))
     return (f"<style>{css}\n{_STYLE}</style>"
             f"<p>{note}</p>"

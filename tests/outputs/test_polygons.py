@@ -59,7 +59,7 @@ def test_ungeoreferenced_maps_are_in_pixels():
     assert big.area == 491.0
     assert shapely.geometry.shape(big.geometry).bounds == (20.0, 10.0, 45.0, 30.0)  # x = column, y = row
     assert area_unit(None) == "pixel"
-    assert area_unit(CRS.from_epsg(32633)) == "m²" and area_unit(CRS.from_epsg(4326)) == "degree²"
+    assert area_unit(CRS.from_epsg(32633)) == "m²" and area_unit(CRS.from_epsg(4326)) == "m²"  # geodesic
 
 
 def test_write_polygons_from_a_run_folder(tmp_path):
@@ -97,3 +97,50 @@ def test_png_maps_and_several_crss_get_a_layer_each(tmp_path):
     assert set(px["area_unit"]) == {"pixel"}
     _g, utm, _crs = read_polygons(path, layer="polygons_epsg_32633")
     assert utm["area"].tolist() == [4 * a for a in px["area"]]
+
+
+def test_windowed_polygons_equal_the_whole_array(tmp_path):
+    """A raster polygonised in 32-px windows: the same patches (merged across edges) as in one piece."""
+    import rasterio
+    from scipy import ndimage
+
+    from satcore.outputs.polygons import polygonize_windows
+
+    rng = np.random.default_rng(1)
+    label = (ndimage.gaussian_filter(rng.random((100, 130)), 3) > 0.5).astype(np.float32)
+    label[40:50, 40:50] = np.nan          # a mosaic's nodata is not change
+    label[0:100, 64] = 1                  # one long patch through every window row
+    score = rng.random(label.shape).astype(np.float32)
+    transform = Affine(10.0, 0, 500000.0, 0, -10.0, 4200000.0)
+    with rasterio.open(tmp_path / "m.tif", "w", driver="GTiff", height=100, width=130, count=2,
+                       dtype="float32", crs="EPSG:32633", transform=transform) as ds:
+        ds.write(np.stack([score, label]))
+    whole = polygonize(label, score, transform, crs=CRS.from_epsg(32633))
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        windowed = polygonize_windows(ds, 2, 1, window=32)
+    assert len(windowed) == len(whole) >= 8
+    assert windowed[0].pixels == whole[0].pixels > 100
+    for w, r in zip(sorted(windowed, key=lambda p: (p.pixels, p.geometry["coordinates"][0][0])),
+                    sorted(whole, key=lambda p: (p.pixels, p.geometry["coordinates"][0][0])), strict=True):
+        assert (w.pixels, w.area) == (r.pixels, pytest.approx(r.area))
+        assert w.mean_score == pytest.approx(r.mean_score, rel=1e-9)
+        assert shapely.geometry.shape(w.geometry).equals(shapely.geometry.shape(r.geometry))
+
+
+def test_geographic_areas_are_geodesic_square_metres():
+    """A 20 × 10 px patch of 0.01° pixels at 45°N: pyproj's geodesic area of that lon/lat rectangle."""
+    from pyproj import Geod
+
+    label = np.zeros((30, 40), np.uint8)
+    label[5:15, 10:30] = 1
+    # columns 10..30 → 7.1..7.3°E, rows 5..15 → 45.25..45.15°N
+    transform = Affine(0.01, 0, 7.0, 0, -0.01, 45.3)
+    (patch,) = polygonize(label, None, transform, crs=CRS.from_epsg(4326))
+    assert area_unit(CRS.from_epsg(4326)) == "m²"
+    # the reference: the rectangle's boundary, one vertex per 0.001° so edges follow the parallels
+    lon = np.r_[np.linspace(7.1, 7.3, 201), np.full(101, 7.3), np.linspace(7.3, 7.1, 201), np.full(101, 7.1)]
+    lat = np.r_[np.full(201, 45.25), np.linspace(45.25, 45.15, 101), np.full(201, 45.15),
+                np.linspace(45.15, 45.25, 101)]
+    expected = abs(Geod(ellps="WGS84").polygon_area_perimeter(lon, lat)[0])
+    assert patch.area == pytest.approx(expected, rel=1e-6)
+    assert 1.7e8 < patch.area < 1.8e8                  # ≈ 15.7 km × 11.1 km

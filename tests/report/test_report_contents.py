@@ -64,7 +64,7 @@ def test_the_header_says_resumed_only_when_it_was():
 def test_every_map_panel_has_a_legend_or_colour_bar(tmp_path, h, pm, monkeypatch):
     out = _run(tmp_path, h, pm, n=2)
     figures = []
-    monkeypatch.setattr(report_panels, "fig_to_html", lambda fig, alt: figures.append(fig) or "")
+    monkeypatch.setattr(report_panels, "fig_to_html", lambda fig, alt, **kw: figures.append(fig) or "")
     build_report(out, rebuild=True)
     panels = [f for f in figures if f._suptitle is not None]
     assert len(panels) == 2
