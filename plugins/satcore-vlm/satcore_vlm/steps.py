@@ -194,7 +194,11 @@ class VlmCaptionParams(VlmParams):
 
 
 class VlmCaptioner(_VlmStep, Captioner):
-    """Captions each image with a transformers vision-language model (BLIP, Qwen2-VL, …)."""
+    """Captions each image with a transformers vision-language model (BLIP, Qwen2-VL, …).
+
+    The item's own images, or with ``input: <generator step>`` the images that generator made for it
+    (:mod:`satcore_vlm.images`).
+    """
 
     name: ClassVar[str] = "vlm-caption"
     params_model: ClassVar[type[Params]] = VlmCaptionParams
