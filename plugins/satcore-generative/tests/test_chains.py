@@ -78,8 +78,40 @@ def test_rgb_to_caption_and_multispectral(run_pipeline, tmp_path, tiny_sd, tiny_
             assert s.count == 13 and s.shape == (40, 40)
 
 
-def test_multispectral_to_rgb_and_caption(run_pipeline, tmp_path, tiny_sd, tiny_ckpt, tiny_blip):
-    out = run_pipeline(_tiny(_load("chain-ms-rgb-caption.yaml"), tmp_path, tiny_sd, tiny_ckpt, tiny_blip))
+def _eight_bit(array: np.ndarray, order: list[int]) -> np.ndarray:
+    """satcore-vlm's 8-bit rule (its README), written out: the RGB bands, stretched from the 2nd to the 98th
+    percentile, as (H, W, 3) uint8."""
+    x = array[order].astype(np.float32)
+    lo, hi = np.percentile(x, [2, 98])
+    return np.transpose((np.clip((x - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8), (1, 2, 0))
+
+
+def _blip_direct(model_dir, image: np.ndarray, max_new_tokens: int) -> str:
+    """The tiny captioner run with transformers directly on one 8-bit image (the reference)."""
+    from PIL import Image
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    model = BlipForConditionalGeneration.from_pretrained(model_dir).eval()
+    proc = BlipProcessor.from_pretrained(model_dir)
+    ids = model.generate(**proc(images=[Image.fromarray(image)], return_tensors="pt"),
+                         max_new_tokens=max_new_tokens, do_sample=False)
+    return str(proc.tokenizer.decode(ids[0], skip_special_tokens=True).strip())
+
+
+def test_multispectral_to_rgb_and_caption(run_pipeline, tmp_path, tiny_sd, tiny_ckpt, tiny_blip, monkeypatch):
+    from satcore_vlm.backend import Generator
+
+    seen: list[np.ndarray] = []  # every image the captioner's model was given
+    real = Generator.generate
+
+    def spy(self, images, *a, **k):
+        seen.extend(images)
+        return real(self, images, *a, **k)
+
+    monkeypatch.setattr(Generator, "generate", spy)
+    spec = _load("chain-ms-rgb-caption.yaml")
+    assert spec["steps"][1]["input"] == "rgb"  # the caption reads F's output, not the scene
+    out = run_pipeline(_tiny(spec, tmp_path, tiny_sd, tiny_ckpt, tiny_blip))
     assert out.errors == []
     t = out.table.set_index("item_id")
     assert sorted(t.index) == ["Farmland/Farmland_1", "Mixed/Mixed_1"]
@@ -87,4 +119,15 @@ def test_multispectral_to_rgb_and_caption(run_pipeline, tmp_path, tiny_sd, tiny_
     with rasterio.open(out.output_dir / t.loc["Mixed/Mixed_1", "rgb.path"]) as g, rasterio.open(src) as a:
         assert g.count == 3 and g.descriptions == ("red", "green", "blue")
         assert g.transform == a.transform and g.crs == a.crs
-    assert isinstance(t.loc["Mixed/Mixed_1", "caption.captions"][0], str)
+    assert len(seen) == 2
+    for item in t.index:
+        path = out.output_dir / "generated" / item / "rgb.tif"
+        assert t.loc[item, "rgb.path"] == f"generated/{item}/rgb.tif"
+        with rasterio.open(path) as g:
+            generated = _eight_bit(g.read(), [0, 1, 2])  # red, green, blue
+        with rasterio.open(EXAMPLES / "data" / "eurosat-ms-layout" / f"{item}.tif") as a:
+            true_colour = _eight_bit(a.read(), [3, 2, 1])  # B04, B03, B02 in the EuroSAT MS file order
+        # the captioner was fed F's RGB, not the scene's true colour
+        assert any(np.array_equal(s, generated) for s in seen)
+        assert not any(np.array_equal(s, true_colour) for s in seen)
+        assert t.loc[item, "caption.captions"][0] == _blip_direct(tiny_blip, generated, 5)

@@ -88,21 +88,35 @@ class _VlmStep:
         key = h.hexdigest()
         return cache_dir() / "vlm-texts" / key[:2] / f"{key}.json"
 
-    def _texts(self, batch: Batch, prompt: str) -> list[list[str]]:
-        """One generated text per image of each item, the images of the whole batch generated together."""
-        from satcore_vlm.backend import item_seed, to_rgb_uint8
+    def _described(self, batch: Batch) -> list[list[np.ndarray]]:
+        """Each item's images as 8-bit RGB: its input generator's when ``input:`` names one, else its own.
+
+        See :mod:`satcore_vlm.images` for which images and :func:`satcore_vlm.backend.to_rgb_uint8` for the
+        8-bit rule (the same for both).
+        """
+        from satcore_vlm.backend import to_rgb_uint8
+        from satcore_vlm.images import batch_pairs, input_images
+
+        return [[to_rgb_uint8(a, names) for a, names in input_images(item, up, self.step_id)]
+                for item, up in batch_pairs(batch)]
+
+    def _texts(self, batch: Batch, prompt: str,
+               described: list[list[np.ndarray]] | None = None) -> list[list[str]]:
+        """One generated text per image of each item, the images of the whole batch generated together.
+
+        ``described``: the items' 8-bit RGB images when already made (default: :meth:`_described`).
+        """
+        from satcore_vlm.backend import item_seed
 
         images: list[np.ndarray] = []
         seeds: list[int] = []
         counts: list[int] = []
-        for item in batch:
-            if not item.images:
-                raise ComponentError(f"item {item.item_id!r} has no image to describe; {self.step_id} reads "
-                                     "scenes, pairs or series", item_id=item.item_id, step=self.step_id)
-            for j, r in enumerate(item.images):
-                images.append(to_rgb_uint8(r.array, tuple(r.band_names)))
+        for item, rgbs in zip(batch, described if described is not None else self._described(batch),
+                              strict=True):
+            for j, rgb in enumerate(rgbs):
+                images.append(rgb)
                 seeds.append(item_seed(self.context.seed, f"{item.item_id}/{j}"))
-            counts.append(len(item.images))
+            counts.append(len(rgbs))
         out: list[str | None] = [None] * len(images)
         files: list[Path | None] = [None] * len(images)
         if self.params.cache:
@@ -175,12 +189,16 @@ class VlmCaptionParams(VlmParams):
         None, ge=0, description="Which hidden layer BERTScore uses (0 = embeddings); default: the last.")
     clipscore_model: SpecPath | None = Field(
         None, description="Opt-in CLIPScore: a local CLIP model folder (CLIPModel + CLIPProcessor "
-        "save_pretrained output); each caption is scored against the item's first image (100 · max(cos, 0)), "
-        "averaged in the captions block. A missing folder stops the run in set-up.")
+        "save_pretrained output); each caption is scored against the first image captioned (100 · "
+        "max(cos, 0)), averaged in the captions block. A missing folder stops the run in set-up.")
 
 
 class VlmCaptioner(_VlmStep, Captioner):
-    """Captions each image with a transformers vision-language model (BLIP, Qwen2-VL, …)."""
+    """Captions each image with a transformers vision-language model (BLIP, Qwen2-VL, …).
+
+    The item's own images, or with ``input: <generator step>`` the images that generator made for it
+    (:mod:`satcore_vlm.images`).
+    """
 
     name: ClassVar[str] = "vlm-caption"
     params_model: ClassVar[type[Params]] = VlmCaptionParams
@@ -213,7 +231,9 @@ class VlmCaptioner(_VlmStep, Captioner):
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """``{"captions": [one per image]}`` per item, with ``bertscore_f1``/``clipscore`` when asked for."""
-        out: list[dict[str, Any]] = [{"captions": caps} for caps in self._texts(batch, self.params.prompt)]
+        described = self._described(batch)
+        out: list[dict[str, Any]] = [{"captions": caps}
+                                     for caps in self._texts(batch, self.params.prompt, described)]
         if self._bert is not None:
             # the caption the captions block scores, against the item's references (items without: none)
             todo = [i for i, it in enumerate(batch) if it.texts]
@@ -221,10 +241,8 @@ class VlmCaptioner(_VlmStep, Captioner):
                                [[str(t) for t in batch[i].texts] for i in todo])
             for i, v in zip(todo, f1, strict=True):
                 out[i]["bertscore_f1"] = v
-        if self._clip is not None:
-            from satcore_vlm.backend import to_rgb_uint8
-
-            imgs = [to_rgb_uint8(it.images[0].array, tuple(it.images[0].band_names)) for it in batch]
+        if self._clip is not None:  # the first caption against the first image captioned
+            imgs = [rgbs[0] for rgbs in described]
             for o, v in zip(out, self._clip.scores(imgs, [o["captions"][0] for o in out]), strict=True):
                 o["clipscore"] = v
         return out
@@ -275,6 +293,8 @@ class VlmPromptRecognizer(_VlmStep, Recognizer):
     name: ClassVar[str] = "vlm-prompt"
     params_model: ClassVar[type[Params]] = VlmPromptParams
     consumes: ClassVar[tuple[str, ...]] = ("scene",)
+    # or a generator's image (`input: <generator step>`); the default input stays the source
+    consumes_any: ClassVar[tuple[tuple[str, ...], ...]] = (("scene",), ("images",))
     params: VlmPromptParams
 
     def setup(self) -> None:
@@ -309,12 +329,14 @@ class VlmPromptRecognizer(_VlmStep, Recognizer):
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """Labels parsed from the model's answer to the prompt, one ranking per item."""
-        for item in batch:
-            if len(item.images) != 1:
+        described = self._described(batch)
+        for item, rgbs in zip(batch, described, strict=True):
+            if len(rgbs) != 1:
                 raise ComponentError(
-                    f"item {item.item_id!r} has {len(item.images)} images; vlm-prompt labels single scenes "
-                    "(one image per item)", item_id=item.item_id, step=self.step_id)
-        return [self.parse(texts[0]) for texts in self._texts(batch, self.prompt)]
+                    f"item {item.item_id!r} has {len(rgbs)} images; vlm-prompt labels single scenes "
+                    "(one image per item, or one image from its input generator)", item_id=item.item_id,
+                    step=self.step_id)
+        return [self.parse(texts[0]) for texts in self._texts(batch, self.prompt, described)]
 
 
 def model_or_path(v: str | None, info: ValidationInfo) -> str | None:
