@@ -1,5 +1,8 @@
-"""Writes this folder's synthetic pair: a 640 × 512 px, 3-band UTM GeoTIFF scene before (A/) and after (B/)
-three rectangles brightened, with their change mask (label/). Rerun to recreate: python make.py"""
+"""Write this folder's synthetic pair: a 640 × 512 px, 3-band UTM GeoTIFF scene.
+
+Before (A/) and after (B/) three rectangles are brightened, with their change mask (label/). Rerun to
+recreate: python make.py
+"""
 
 from pathlib import Path
 
