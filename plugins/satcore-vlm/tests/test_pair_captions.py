@@ -113,7 +113,8 @@ def test_joint_captions_are_cached_and_sampled_per_item(tmp_path, monkeypatch, t
 
     items = []
     for item_id in a.table["item_id"]:
-        imgs = [Raster(np.transpose(np.asarray(im), (2, 0, 1))) for im in _pair_images(pairs_manifest, item_id)]
+        imgs = [Raster(np.transpose(np.asarray(im), (2, 0, 1)))
+                for im in _pair_images(pairs_manifest, item_id)]
         items.append(Item(item_id=item_id, images=tuple(imgs)))
     cached = [o["caption"] for o in comp.process(Batch(items))]
     assert cached == list(b.table.set_index("item_id").loc[list(a.table["item_id"]), "cap.caption"])
@@ -129,8 +130,8 @@ def test_separate_with_template_fills_it_with_the_two_captions(tmp_path, tiny_bl
     assert not out.errors
     model = BlipForConditionalGeneration.from_pretrained(tiny_blip).eval()
     proc = BlipProcessor.from_pretrained(tiny_blip)
-    for item_id, caps, caption in zip(out.table["item_id"], out.table["cap.captions"], out.table["cap.caption"],
-                                      strict=True):
+    t = out.table
+    for item_id, caps, caption in zip(t["item_id"], t["cap.captions"], t["cap.caption"], strict=True):
         single = []
         for im in _pair_images(pairs_manifest, item_id):
             ids = model.generate(**proc(images=[im], return_tensors="pt"), max_new_tokens=8, do_sample=False)
@@ -190,3 +191,15 @@ def test_good_pair_params():
     assert p.pair is not None and p.pair.prompt == DEFAULT_CHANGE_PROMPT and p.pair.template is None
     assert VlmCaptionParams.model_validate({}).pair is None
     assert fill_template("{after} <- {before}", "a", "b") == "b <- a"
+
+
+def test_caption_tfidf_on_a_joint_caption_says_what_to_do():
+    from satcore_vlm.caption_tfidf import CaptionTfidfDetector
+
+    from satcore.errors import ComponentError
+    from satcore.testing import build_component, make_caption_items
+
+    comp = build_component(CaptionTfidfDetector, {})
+    item = make_caption_items(1)[0]
+    with pytest.raises(ComponentError, match=r"pair: \{mode: joint\}.*use `pair: \{mode: separate\}`"):
+        comp._pair(item, {"caption": "a road appears", "captions": []})
