@@ -5,7 +5,8 @@ Three shapes of model, told apart by the checkpoint's ``config.json``:
 * ``blip`` (BLIP captioning): ``BlipForConditionalGeneration`` + ``BlipProcessor``;
 * ``vision-encoder-decoder`` (ViT + GPT-2 and the like): the model + its image processor and tokenizer;
 * anything else: ``AutoModelForImageTextToText`` + ``AutoProcessor`` (Qwen2-VL, LLaVA, Idefics, …), the
-  prompt wrapped by the processor's own chat template when it has one.
+  prompt wrapped by the processor's own chat template when it has one; :meth:`Generator.generate_joint`
+  puts several images (a pair) into one chat message.
 
 Greedy decoding runs batched; sampling runs one item at a time with the generator seeded from
 ``(seed, item_id)``, so an item's text never depends on its batch.

@@ -208,8 +208,9 @@ class VlmCaptionParams(VlmParams):
         None, ge=0, description="Which hidden layer BERTScore uses (0 = embeddings); default: the last.")
     clipscore_model: SpecPath | None = Field(
         None, description="Opt-in CLIPScore: a local CLIP model folder (CLIPModel + CLIPProcessor "
-        "save_pretrained output); each caption is scored against the first image captioned (100 · "
-        "max(cos, 0)), averaged in the captions block. A missing folder stops the run in set-up.")
+        "save_pretrained output); the caption the captions block scores (the item's `caption`, else the "
+        "first) against the first image captioned (100 · max(cos, 0)), averaged in the captions block. "
+        "A missing folder stops the run in set-up.")
     pair: PairParams | None = Field(
         None, description="Change captions for pairs (README, 'Change captions'): `{mode: joint}` shows both "
         "images in one chat message with a change prompt (`pair.prompt`) and the answer is the item's "
@@ -289,7 +290,7 @@ class VlmCaptioner(_VlmStep, Captioner):
                                [[str(t) for t in batch[i].texts] for i in todo])
             for i, v in zip(todo, f1, strict=True):
                 out[i]["bertscore_f1"] = v
-        if self._clip is not None:  # the first caption against the first image captioned
+        if self._clip is not None:  # the scored caption against the first image captioned
             imgs = [rgbs[0] for rgbs in described]
             caps = [self.metric_prediction("captions", o) or "" for o in out]
             for o, v in zip(out, self._clip.scores(imgs, caps), strict=True):
