@@ -5,7 +5,8 @@ Three shapes of model, told apart by the checkpoint's ``config.json``:
 * ``blip`` (BLIP captioning): ``BlipForConditionalGeneration`` + ``BlipProcessor``;
 * ``vision-encoder-decoder`` (ViT + GPT-2 and the like): the model + its image processor and tokenizer;
 * anything else: ``AutoModelForImageTextToText`` + ``AutoProcessor`` (Qwen2-VL, LLaVA, Idefics, …), the
-  prompt wrapped by the processor's own chat template when it has one.
+  prompt wrapped by the processor's own chat template when it has one; :meth:`Generator.generate_joint`
+  puts several images (a pair) into one chat message.
 
 Greedy decoding runs batched; sampling runs one item at a time with the generator seeded from
 ``(seed, item_id)``, so an item's text never depends on its batch.
@@ -147,16 +148,23 @@ class Generator:
             return "chat"
         return "none" if self.kind in ("blip", "vision-encoder-decoder") else "prefix"
 
-    def _inputs(self, images: list[np.ndarray], prompt: str, mode: str) -> Any:
+    def chat_text(self, n_images: int, prompt: str) -> str:
+        """The chat-template text of one user message: ``n_images`` images in order, then ``prompt``."""
+        content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
+        conv = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+        return str(self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False))
+
+    def _inputs(self, groups: list[list[np.ndarray]], prompt: str, mode: str) -> Any:
+        """Processor inputs for one conversation per group (a group of several images: chat mode only)."""
         from PIL import Image
 
-        pil = [Image.fromarray(a) for a in images]
+        pil = [Image.fromarray(a) for g in groups for a in g]
         if self.kind == "vision-encoder-decoder":
             return self.processor(images=pil, return_tensors="pt")
         if mode == "chat":
-            conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-            text = self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-            return self.processor(images=pil, text=[text] * len(pil), return_tensors="pt", padding=True)
+            # the processor matches the flat image list to the texts' image placeholders, in order
+            text = [self.chat_text(len(g), prompt) for g in groups]
+            return self.processor(images=pil, text=text, return_tensors="pt", padding=True)
         if mode == "prefix":
             return self.processor(images=pil, text=[prompt] * len(pil), return_tensors="pt", padding=True)
         return self.processor(images=pil, return_tensors="pt")
@@ -171,22 +179,34 @@ class Generator:
                  max_new_tokens: int = 64, temperature: float = 0.0,
                  seeds: list[int] | None = None) -> list[str]:
         """One text per image: greedy and batched when ``temperature`` is 0, else sampled per image."""
+        return self._generate([[a] for a in images], prompt, self.prompt_mode(mode), max_new_tokens,
+                              temperature, seeds)
+
+    def generate_joint(self, groups: list[list[np.ndarray]], prompt: str, *, max_new_tokens: int = 64,
+                       temperature: float = 0.0, seeds: list[int] | None = None) -> list[str]:
+        """One text per group: all of a group's images in one chat message, in order, then ``prompt``.
+
+        Needs a chat template that takes several images (:func:`satcore_vlm.pairs.joint_problem`).
+        """
+        return self._generate(groups, prompt, "chat", max_new_tokens, temperature, seeds)
+
+    def _generate(self, groups: list[list[np.ndarray]], prompt: str, m: str, max_new_tokens: int,
+                  temperature: float, seeds: list[int] | None) -> list[str]:
         import torch
 
-        if not images:
+        if not groups:
             return []
-        m = self.prompt_mode(mode)
         gen: dict[str, Any] = {"max_new_tokens": max_new_tokens}
         with torch.inference_mode():
             if temperature <= 0:
-                inputs = self._inputs(images, prompt, m).to(self.device)
+                inputs = self._inputs(groups, prompt, m).to(self.device)
                 inputs = _cast_pixels(inputs, self.dtype)
                 out = self.model.generate(**inputs, do_sample=False, num_beams=1, **gen)
                 return self._decode(out, inputs)
             texts = []
-            for img, s in zip(images, seeds or [0] * len(images), strict=True):
+            for g, s in zip(groups, seeds or [0] * len(groups), strict=True):
                 torch.manual_seed(s)
-                inputs = _cast_pixels(self._inputs([img], prompt, m).to(self.device), self.dtype)
+                inputs = _cast_pixels(self._inputs([g], prompt, m).to(self.device), self.dtype)
                 out = self.model.generate(**inputs, do_sample=True, temperature=temperature, **gen)
                 texts.extend(self._decode(out, inputs))
             return texts

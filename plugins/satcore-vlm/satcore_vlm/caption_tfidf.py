@@ -80,7 +80,11 @@ class CaptionTfidfDetector(Detector):
             raise ComponentError(
                 f"item {item.item_id!r}: caption-tfidf needs two captions (before, after) from its input "
                 "step; "
-                f"got {caps!r:.120}", item_id=item.item_id, step=self.step_id)
+                f"got {caps!r:.120}"
+                + (" (a vlm-caption step with `pair: {mode: joint}` writes one change caption and no "
+                   "per-image captions: use `pair: {mode: separate}` or no `pair:` there)"
+                   if isinstance(inp, dict) and inp.get("caption") and not caps else ""),
+                item_id=item.item_id, step=self.step_id)
         return [str(caps[0]), str(caps[1])]
 
     def combined_text(self, pair: list[str]) -> str:

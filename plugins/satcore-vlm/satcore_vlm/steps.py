@@ -12,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from satcore.components import Batch, Captioner, Params, Recognizer, SpecPath
 from satcore.errors import ComponentError, SpecError
+from satcore_vlm.pairs import PairParams
 
 DEFAULT_PROMPT = "Describe the satellite image!"
 
@@ -74,17 +75,23 @@ class _VlmStep:
                                    remote, self.context.logger)
         self._model_key = _model_key(Path(self._resolved.path), self._gen.info) if p.cache else ""
 
-    def _cache_file(self, prompt: str, rgb: np.ndarray, seed: int) -> Path:
-        """Where the text for one image lives in the cache (every input to generation is in the key)."""
+    def _cache_file(self, prompt: str, rgbs: list[np.ndarray], seed: int, joint: bool = False) -> Path:
+        """Where the text for one image (or one joint message of several) lives in the cache.
+
+        Every input to generation is in the key: the model, the prompt and how it reaches the model, the
+        generation settings, the seed when sampling, and each image's shape and content.
+        """
         import hashlib
 
         from satcore.registry import cache_dir
 
         p = self.params
-        h = hashlib.sha256(json.dumps([self._model_key, prompt, self._gen.prompt_mode(p.prompt_mode),
-                                       p.max_new_tokens, p.temperature, seed if p.temperature > 0 else None,
-                                       list(rgb.shape)]).encode())
-        h.update(rgb.tobytes())
+        mode = "joint" if joint else self._gen.prompt_mode(p.prompt_mode)
+        shape: list[Any] = [list(a.shape) for a in rgbs] if joint else list(rgbs[0].shape)
+        h = hashlib.sha256(json.dumps([self._model_key, prompt, mode, p.max_new_tokens, p.temperature,
+                                       seed if p.temperature > 0 else None, shape]).encode())
+        for a in rgbs:
+            h.update(a.tobytes())
         key = h.hexdigest()
         return cache_dir() / "vlm-texts" / key[:2] / f"{key}.json"
 
@@ -108,20 +115,30 @@ class _VlmStep:
         """
         from satcore_vlm.backend import item_seed
 
-        images: list[np.ndarray] = []
+        groups: list[list[np.ndarray]] = []
         seeds: list[int] = []
         counts: list[int] = []
         for item, rgbs in zip(batch, described if described is not None else self._described(batch),
                               strict=True):
             for j, rgb in enumerate(rgbs):
-                images.append(rgb)
+                groups.append([rgb])
                 seeds.append(item_seed(self.context.seed, f"{item.item_id}/{j}"))
             counts.append(len(rgbs))
-        out: list[str | None] = [None] * len(images)
-        files: list[Path | None] = [None] * len(images)
+        out = self._generate_cached(groups, seeds, prompt, joint=False)
+        grouped, k = [], 0
+        for n in counts:
+            grouped.append(out[k:k + n])
+            k += n
+        return grouped
+
+    def _generate_cached(self, groups: list[list[np.ndarray]], seeds: list[int], prompt: str, *,
+                         joint: bool) -> list[str]:
+        """One text per group of images (one image each, or a joint message), from the cache when there."""
+        out: list[str | None] = [None] * len(groups)
+        files: list[Path | None] = [None] * len(groups)
         if self.params.cache:
-            for i, (rgb, s) in enumerate(zip(images, seeds, strict=True)):
-                f = self._cache_file(prompt, rgb, s)
+            for i, (rgbs, s) in enumerate(zip(groups, seeds, strict=True)):
+                f = self._cache_file(prompt, rgbs, s, joint)
                 files[i] = f
                 if f.is_file():
                     try:
@@ -129,12 +146,18 @@ class _VlmStep:
                     except (OSError, ValueError, KeyError):  # a damaged entry is generated again
                         out[i] = None
         todo = [i for i, t in enumerate(out) if t is None]
-        bs = self.params.batch_size or self.context.batch_size
+        p = self.params
+        bs = p.batch_size or self.context.batch_size
         for k in range(0, len(todo), bs):
             idx = todo[k:k + bs]
-            texts = self._gen.generate([images[i] for i in idx], prompt, mode=self.params.prompt_mode,
-                                       max_new_tokens=self.params.max_new_tokens,
-                                       temperature=self.params.temperature, seeds=[seeds[i] for i in idx])
+            if joint:
+                texts = self._gen.generate_joint([groups[i] for i in idx], prompt,
+                                                 max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+                                                 seeds=[seeds[i] for i in idx])
+            else:
+                texts = self._gen.generate([groups[i][0] for i in idx], prompt, mode=p.prompt_mode,
+                                           max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+                                           seeds=[seeds[i] for i in idx])
             for i, t in zip(idx, texts, strict=True):
                 out[i] = t
                 target = files[i]
@@ -143,11 +166,7 @@ class _VlmStep:
 
                     target.parent.mkdir(parents=True, exist_ok=True)
                     write_json(target, {"text": t})
-        grouped, k = [], 0
-        for n in counts:
-            grouped.append([str(t) for t in out[k:k + n]])
-            k += n
-        return grouped
+        return [str(t) for t in out]
 
     def models_used(self) -> list[dict[str, Any]]:
         """The model alias (or folder) loaded, with what transformers made of it."""
@@ -189,8 +208,28 @@ class VlmCaptionParams(VlmParams):
         None, ge=0, description="Which hidden layer BERTScore uses (0 = embeddings); default: the last.")
     clipscore_model: SpecPath | None = Field(
         None, description="Opt-in CLIPScore: a local CLIP model folder (CLIPModel + CLIPProcessor "
-        "save_pretrained output); each caption is scored against the first image captioned (100 · "
-        "max(cos, 0)), averaged in the captions block. A missing folder stops the run in set-up.")
+        "save_pretrained output); the caption the captions block scores (the item's `caption`, else the "
+        "first) against the first image captioned (100 · max(cos, 0)), averaged in the captions block. "
+        "A missing folder stops the run in set-up.")
+    pair: PairParams | None = Field(
+        None, description="Change captions for pairs (README, 'Change captions'): `{mode: joint}` shows both "
+        "images in one chat message with a change prompt (`pair.prompt`) and the answer is the item's "
+        "`caption`; `{mode: separate, template: 'before: {before} after: {after}'}` captions each image and "
+        "fills the template. Both need two images per item. null (default): one caption per image.")
+
+    @model_validator(mode="after")
+    def _pair_fits(self) -> VlmCaptionParams:
+        # checked by `satcore validate` (exit 2); whether the model's template takes two images is set-up's
+        if self.pair is not None and self.pair.mode == "joint":
+            if self.prompt_mode not in ("auto", "chat"):
+                raise ValueError(f"`pair: {{mode: joint}}` sends both images in one chat message; "
+                                 f"`prompt_mode: {self.prompt_mode}` cannot: drop it (or set `chat`), or use "
+                                 "`pair: {mode: separate, template: ...}`")
+            if "prompt" in self.model_fields_set:
+                raise ValueError("with `pair: {mode: joint}` the instruction is `pair.prompt` (the change "
+                                 "prompt shown after both images); `prompt` is the single-image one: move it "
+                                 "to `pair.prompt`")
+        return self
 
 
 class VlmCaptioner(_VlmStep, Captioner):
@@ -220,6 +259,17 @@ class VlmCaptioner(_VlmStep, Captioner):
         clip = check_model_folder(p.clipscore_model, "clipscore_model", self.step_id, "a CLIP model") \
             if p.clipscore_model is not None else None
         self._load()
+        if p.pair is not None and p.pair.mode == "joint":
+            from satcore_vlm.backend import ModelLoadError
+            from satcore_vlm.pairs import joint_problem
+
+            why = joint_problem(self._gen)
+            if why is not None:
+                raise ModelLoadError(
+                    f"step {self.step_id!r}: `pair: {{mode: joint}}` needs a chat model whose template takes "
+                    f"both images of a pair in one message, but model {p.model!r} cannot: {why}. Use a chat "
+                    "model such as qwen2-vl-2b-instruct, or caption each image and combine the captions: "
+                    "`pair: {mode: separate, template: 'before: {before} after: {after}'}`")
         if bert is not None:
             from satcore_vlm.scores import BertScorer
 
@@ -232,8 +282,7 @@ class VlmCaptioner(_VlmStep, Captioner):
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """``{"captions": [one per image]}`` per item, with ``bertscore_f1``/``clipscore`` when asked for."""
         described = self._described(batch)
-        out: list[dict[str, Any]] = [{"captions": caps}
-                                     for caps in self._texts(batch, self.params.prompt, described)]
+        out = self._captions(batch, described)
         if self._bert is not None:
             # the caption the captions block scores, against the item's references (items without: none)
             todo = [i for i, it in enumerate(batch) if it.texts]
@@ -241,10 +290,37 @@ class VlmCaptioner(_VlmStep, Captioner):
                                [[str(t) for t in batch[i].texts] for i in todo])
             for i, v in zip(todo, f1, strict=True):
                 out[i]["bertscore_f1"] = v
-        if self._clip is not None:  # the first caption against the first image captioned
+        if self._clip is not None:  # the scored caption against the first image captioned
             imgs = [rgbs[0] for rgbs in described]
-            for o, v in zip(out, self._clip.scores(imgs, [o["captions"][0] for o in out]), strict=True):
+            caps = [self.metric_prediction("captions", o) or "" for o in out]
+            for o, v in zip(out, self._clip.scores(imgs, caps), strict=True):
                 o["clipscore"] = v
+        return out
+
+    def _captions(self, batch: Batch, described: list[list[np.ndarray]]) -> list[dict[str, Any]]:
+        """Each item's ``captions`` (one per image) and, with ``pair:``, its change ``caption``.
+
+        ``pair: {mode: joint}`` writes no per-image captions (``captions: []``): the model saw both images.
+        """
+        from satcore_vlm.backend import item_seed
+        from satcore_vlm.pairs import fill_template
+
+        p = self.params
+        if p.pair is not None:
+            for item, rgbs in zip(batch, described, strict=True):
+                if len(rgbs) != 2:
+                    raise ComponentError(
+                        f"item {item.item_id!r} has {len(rgbs)} image(s); `pair:` of {self.step_id} needs "
+                        "two (before, after): a pair source, or drop `pair:` for one caption per image",
+                        item_id=item.item_id, step=self.step_id)
+        if p.pair is not None and p.pair.mode == "joint":
+            seeds = [item_seed(self.context.seed, item.item_id) for item in batch]
+            texts = self._generate_cached(described, seeds, p.pair.prompt, joint=True)
+            return [{"caption": t, "captions": []} for t in texts]
+        out: list[dict[str, Any]] = [{"captions": caps} for caps in self._texts(batch, p.prompt, described)]
+        if p.pair is not None and p.pair.template is not None:
+            for o in out:
+                o["caption"] = fill_template(p.pair.template, o["captions"][0], o["captions"][1])
         return out
 
     def metric_settings(self, block: str, output: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def _env(tmp_path):
 
 def test_there_are_examples():
     assert {p.name for p in SPECS} >= {"levir-cd-caption-change.yaml", "rsscn7-recognition.yaml",
-                                       "levir-cc-captions.yaml"}
+                                       "levir-cc-captions.yaml", "levir-cc-captions-blip.yaml"}
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not beside the repository")
@@ -38,13 +38,32 @@ def test_example_validates(spec, tmp_path):
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not beside the repository")
-def test_example_without_weights_stops_in_setup(tmp_path):
-    spec = EXAMPLES / "levir-cc-captions.yaml"
+@pytest.mark.parametrize("name, alias, repo", [
+    ("levir-cc-captions", "qwen2-vl-2b-instruct", "Qwen/Qwen2-VL-2B-Instruct"),
+    ("levir-cc-captions-blip", "blip-large", "Salesforce/blip-image-captioning-large")])
+def test_example_without_weights_stops_in_setup(tmp_path, name, alias, repo):
+    spec = EXAMPLES / f"{name}.yaml"
     p = subprocess.run([SATCORE, "run", str(spec), "--output", str(tmp_path / "run")], capture_output=True,
                        text=True, env=_env(tmp_path))
     assert p.returncode == 1, p.stdout + p.stderr
-    assert "qwen2-vl-2b-instruct" in p.stderr and str(tmp_path / "models") in p.stderr
+    assert alias in p.stderr and str(tmp_path / "models") in p.stderr and repo in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_levir_cc_examples_caption_each_pair_once():
+    """The change-caption specs: joint Qwen2-VL, separate BLIP with a template, over the pairs' manifest."""
+    import yaml
+    from satcore_vlm.steps import VlmCaptionParams
+
+    joint, blip = (yaml.safe_load((EXAMPLES / f"{n}.yaml").read_text())["steps"][0]
+                   for n in ("levir-cc-captions", "levir-cc-captions-blip"))
+    pj = VlmCaptionParams.model_validate({k: v for k, v in joint.items() if k not in ("id", "type")})
+    pb = VlmCaptionParams.model_validate({k: v for k, v in blip.items() if k not in ("id", "type")})
+    assert pj.model == "qwen2-vl-2b-instruct" and pj.pair is not None and pj.pair.mode == "joint"
+    assert pb.model == "blip-large" and pb.pair is not None
+    assert pb.pair.template == "before: {before} after: {after}"
+    header = (EXAMPLES / "levir-cc.csv").read_text().splitlines()[0].split(",")
+    assert header == ["item_id", "a", "b", "captions"]  # two images per item: a pair
 
 
 @pytest.mark.slow  # 5 rotations with METEOR: starts the JVM (~5-20 s)
