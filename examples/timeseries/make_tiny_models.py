@@ -104,8 +104,9 @@ def train_seg(out: Path, data: Path) -> Path:
     from satcore.cli import cli
 
     cfg = out.parent / "seg.yaml"
-    cfg.write_text(yaml.safe_dump({"data": str(data), "crop": 32, "batch": 2, "steps": 4, "checkpoint_every": 4,
-                                   "arch": "small", "base": 4, "depth": 2, "holdout_tiles": [3]}))
+    cfg.write_text(yaml.safe_dump({"data": str(data), "crop": 32, "batch": 2, "steps": 4,
+                                   "checkpoint_every": 4, "arch": "small", "base": 4, "depth": 2,
+                                   "holdout_tiles": [3]}))
     cli.main(["train", "segmentation", str(cfg), "--output", str(out), "--quiet", "--device", "cpu",
               "--overwrite"], standalone_mode=False)
     return out
@@ -137,7 +138,7 @@ def write_sam(folder: Path, seed: int = 0) -> Path:
 
 
 def make(out: Path, seed: int = 0) -> dict[str, Any]:
-    """Write the series, the two tiny models and ``locations.json`` under ``out``; returns what was written."""
+    """Write the series, both tiny models and ``locations.json`` under ``out``; return what was written."""
     from satcore_timeseries.synthetic import latlon_of, write_series
 
     out.mkdir(parents=True, exist_ok=True)
