@@ -79,8 +79,12 @@ def test_every_feature_reaches_the_var(run):
     assert (t["clouds.cloud_source"] == "s2cloudless").all()
     var = next(s for s in doc["steps"] if s["id"] == "var")
     feats = var["features"]
-    assert {"B04", "B03", "B02", "cloud_prob", "seg_building", "seg_water", "sam_iou_pred",
-            "sam_mask_score"} <= set(feats)
+    from satcore_timeseries.dubai import CLASSES
+
+    every = ["B04", "B03", "B02", "cloud_prob", *(f"seg_{c}" for c in CLASSES), "seg_confidence",
+             "sam_iou_pred", "sam_mask_score"]
+    # all 13 columns of the four extractors but the two exact functions of the others (see the spec)
+    assert feats == [f for f in every if f not in ("seg_unlabeled", "seg_confidence")]
     for f in feats:
         for col in ("rmse", "fall_in_ci", "fall_in_ci_n"):
             assert f"var.{f}_{col}" in t.columns
