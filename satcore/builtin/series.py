@@ -19,7 +19,14 @@ from satcore.builtin.common import (
     parse_time,
     valid_regex,
 )
-from satcore.builtin.series_window import cloud_mask, nan_fill, pad_window, point_window, random_lonlat
+from satcore.builtin.series_window import (
+    DatasetCache,
+    cloud_mask,
+    nan_fill,
+    pad_window,
+    point_window,
+    random_lonlat,
+)
 from satcore.components import Params, Source, SpecPath
 from satcore.data import Item, ItemRef, Raster, _describe_read_failure, read_raster
 from satcore.errors import ComponentError, SpecError
@@ -117,6 +124,10 @@ class GeoTiffSeriesSource(Source):
     produces: ClassVar[tuple[str, ...]] = ("series",)
     params: GeoTiffSeriesParams
 
+    def teardown(self) -> None:
+        """Close the files this thread kept open (see :data:`DATASETS`)."""
+        DATASETS.clear()
+
     def _files(self) -> list[tuple[datetime, Path]]:
         rx = re.compile(self.params.date_pattern)
         out: dict[datetime, Path] = {}
@@ -190,35 +201,65 @@ class GeoTiffSeriesSource(Source):
         return mark_invalid(Item(ref.item_id, images, meta=meta), self.context.logger)
 
     def _read(self, ref: ItemRef, path: str, time: datetime) -> tuple[Raster, bool]:
-        """One date's window, and whether the location is inside this file (else the window is all NaN)."""
+        """One date's window, and whether the location is inside this file (else the window is all NaN).
+
+        The first read of a file goes through ``read_raster`` (its structure checks, band names, nodata)
+        and the file stays open in :data:`DATASETS`; later locations read their window from that handle
+        (the same ``ds.read(bands, window=...)`` call ``read_raster`` makes, so the same values).
+        """
         import rasterio
         from rasterio.windows import Window
 
         p = self.params
-        try:
-            ds = rasterio.open(path)
-        except Exception as exc:  # missing, corrupt or truncated: a failed item naming the file
-            raise ComponentError(_describe_read_failure(path, exc)) from exc
-        with ds:
+        cached = DATASETS.get(path, p.bands)
+        if cached is None:
+            try:
+                ds = rasterio.open(path)
+            except Exception as exc:  # missing, corrupt or truncated: a failed item naming the file
+                raise ComponentError(_describe_read_failure(path, exc)) from exc
             if ds.crs is None:
+                ds.close()
                 raise ComponentError(f"{path}: no CRS, cannot locate lat/lon")
+            try:
+                full, inside = point_window(ds, ref.meta["lon"], ref.meta["lat"], p.window)
+                r = read_raster(path, bands=p.bands, window=inside or Window(0, 0, 1, 1), time=time)
+            except BaseException:
+                ds.close()
+                raise
+            from rasterio.enums import ColorInterp
+
+            keep = [i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha] or [1]
+            header = (keep, r.band_names, r.nodata, r.crs)
+            DATASETS.put(path, ds, header, p.bands)
+            raw = r.array
+        else:
+            ds, header = cached
+            keep = header[0]
             full, inside = point_window(ds, ref.meta["lon"], ref.meta["lat"], p.window)
-            transform = ds.window_transform(full)
-        r = read_raster(path, bands=p.bands, window=inside or Window(0, 0, 1, 1), time=time)
-        arr = pad_window(nan_fill(r.array, r.nodata), full, inside)
+            try:
+                raw = ds.read(keep, window=inside or Window(0, 0, 1, 1))
+            except Exception as exc:
+                raise ComponentError(_describe_read_failure(path, exc)) from exc
+        _keep, band_names, nodata, crs = header
+        transform = ds.window_transform(full)
+        arr = pad_window(nan_fill(raw, nodata), full, inside)
         masks = [b for b in (p.cloud_band, p.mask_band) if b is not None]
         if masks:
-            scale = p.cloud_scale or (255.0 if np.issubdtype(r.array.dtype, np.integer) else 1.0)
+            scale = p.cloud_scale or (255.0 if np.issubdtype(raw.dtype, np.integer) else 1.0)
             try:
-                bad = cloud_mask(arr, r.band_names, cloud_band=p.cloud_band, cloud_scale=scale,
+                bad = cloud_mask(arr, band_names, cloud_band=p.cloud_band, cloud_scale=scale,
                                  cloud_threshold=p.cloud_threshold, mask_band=p.mask_band)
             except KeyError as exc:
                 raise ComponentError(f"{path}: {exc.args[0]}; set `cloud_band`/`mask_band` on the source to "
                                      "one of them") from None
-            keep = [i for i, b in enumerate(r.band_names) if b not in masks]
-            arr[keep] = np.where(bad, np.nan, arr[keep])
-        return Raster(arr, crs=r.crs, transform=transform, band_names=r.band_names, nodata=float("nan"),
+            other = [i for i, b in enumerate(band_names) if b not in masks]
+            arr[other] = np.where(bad, np.nan, arr[other])
+        return Raster(arr, crs=crs, transform=transform, band_names=band_names, nodata=float("nan"),
                       time=time, path=path), inside is not None
+
+
+#: Datasets kept open between locations (per process and thread; see :class:`DatasetCache`).
+DATASETS = DatasetCache()
 
 
 def _numbered(lon: Any, lat: Any) -> list[Location]:

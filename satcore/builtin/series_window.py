@@ -8,7 +8,10 @@ rasterio is imported inside the functions (the core stays light).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from rasterio.io import DatasetReader
     from rasterio.windows import Window
 
-__all__ = ["cloud_mask", "nan_fill", "pad_window", "point_window", "random_lonlat"]
+__all__ = ["DatasetCache", "cloud_mask", "nan_fill", "pad_window", "point_window", "random_lonlat"]
 
 
 def point_window(ds: DatasetReader, lon: float, lat: float, size: int) -> tuple[Window, Window | None]:
@@ -117,3 +120,59 @@ def random_lonlat(n: int, bbox: tuple[float, float, float, float],
     ys = rng.uniform(bbox[1], bbox[3], n)
     return xs, ys
 
+
+
+class DatasetCache:
+    """Open rasterio datasets kept for the next location, per process and thread, least recently used closed.
+
+    A location series reads one small window from every dated file, so opening each file once per location
+    (and checking its structure) costs far more than the read (about 4 ms against 0.1 ms per date on the
+    Slovenia series). An entry is keyed by the path, the file's size and modification time, and whatever
+    the caller's ``extra`` says (e.g. the band names asked for): a rewritten file is opened afresh. Handles
+    are never shared between threads (a rasterio dataset is not thread-safe) nor across a fork (the child
+    starts empty); at most ``size`` per thread stay open.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._local = threading.local()
+
+    def _entries(self) -> OrderedDict[Any, tuple[Any, Any]]:
+        loc = self._local
+        if getattr(loc, "pid", None) != os.getpid():
+            loc.pid, loc.entries = os.getpid(), OrderedDict()
+        entries: OrderedDict[Any, tuple[Any, Any]] = loc.entries
+        return entries
+
+    @staticmethod
+    def _key(path: str, extra: Any) -> Any:
+        st = os.stat(path)
+        return (path, st.st_size, st.st_mtime_ns, extra)
+
+    def get(self, path: str, extra: Any = None) -> tuple[Any, Any] | None:
+        """``(dataset, header)`` stored for this file as it is now, or ``None``."""
+        try:
+            key = self._key(path, extra)
+        except OSError:
+            return None
+        entries = self._entries()
+        hit = entries.get(key)
+        if hit is None or hit[0].closed:
+            return None
+        entries.move_to_end(key)
+        return hit
+
+    def put(self, path: str, dataset: Any, header: Any, extra: Any = None) -> None:
+        """Keep ``dataset`` (open) with ``header``; closes the least recently used beyond ``size``."""
+        entries = self._entries()
+        for key in [k for k in entries if k[0] == path]:  # an older version of the file
+            entries.pop(key)[0].close()
+        entries[self._key(path, extra)] = (dataset, header)
+        while len(entries) > self.size:
+            entries.popitem(last=False)[1][0].close()
+
+    def clear(self) -> None:
+        """Close this thread's datasets."""
+        entries = self._entries()
+        while entries:
+            entries.popitem()[1][0].close()

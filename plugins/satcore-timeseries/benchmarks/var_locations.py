@@ -1,4 +1,4 @@
-"""Benchmark: var-forecast at N random locations of a 68-date series, local executor vs 2 Dask workers.
+"""Benchmark: var-forecast at N random locations of a 67-date series, local executor vs 2 Dask workers.
 
     python plugins/satcore-timeseries/benchmarks/var_locations.py [--series DIR] [--n 100] [--out DIR]
 
@@ -6,13 +6,15 @@ The series is the Slovenia one (``examples/timeseries/slovenia/series/``, writte
 when it exists, else a synthetic series of the same size (68 dates, 101 × 100 px, bands NDVI and CLP,
 EPSG:32633), which the output says. Locations are drawn uniformly (seed 0) inside the scene, at least
 the window's half-width from the edge. The pipeline is band-values (NDVI, CLP) → var-forecast (h = 12).
-Times are the run's wall time from ``manifest.json`` (for Dask it includes starting the local cluster).
+Times are the wall time around ``satcore.run`` (for Dask it includes starting the local cluster); the
+output also gives the load average (1, 5, 15 min) before and after, since other jobs skew the times.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +86,7 @@ def main() -> None:
     n_dates = len(list(series.glob("*.tif")))
     locs = random_locations(series, args.n, 5)
     results = {}
+    load_before = [round(x, 2) for x in os.getloadavg()]
     runs = (("local", {"executor": "local", "workers": 1}), ("dask-2", {"executor": "dask", "workers": 2}))
     for name, ex in runs:
         t0 = time.perf_counter()
@@ -93,7 +96,9 @@ def main() -> None:
         results[name] = {"wall_s": round(wall, 2), "per_location_ms": round(1000 * wall / args.n, 1),
                          "ok": res.items_ok, "failed": res.items_failed,
                          "step_s": {k: v for k, v in man["wall_time_s"].items() if k != "total"}}
-    print(json.dumps({"series": kind, "dates": n_dates, "locations": args.n, "results": results}, indent=2))
+    load = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the times: say how busy
+    print(json.dumps({"series": kind, "dates": n_dates, "locations": args.n, "load_before": load_before,
+                      "load_after": load, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
