@@ -114,7 +114,7 @@ def run(spec: str, sets: tuple[str, ...], resume: bool, overwrite: bool, output_
                    out / "errors.jsonl")
     # only what exists: an unlabelled run writes no metrics.json, maps/ needs a per-pixel detector
     names = ("results.parquet", "metrics.json", "errors.jsonl", "manifest.json", "run.log", "maps/",
-             "mosaic/", "report.html")
+             "mosaic/", "artifacts/", "generated/", "report.html")
     click.echo(f"outputs in {out}/: " + ", ".join(n for n in names if (out / n.rstrip("/")).exists()))
     for note in res.notes:
         click.echo(f"note: {note}", err=True)

@@ -326,7 +326,7 @@ def test_run_summary_lists_only_files_written_and_notes_missing_maps(tmp_path, h
     code, out, err = run_cli(["run", str(spec), "--quiet"], capsys)
     assert code == 0, err
     assert out.endswith(f"outputs in {tmp_path / 'out'}/: results.parquet, metrics.json, errors.jsonl, "
-                        "manifest.json, run.log, maps/\n")
+                        "manifest.json, run.log, maps/, artifacts/\n")  # artifacts/: the change polygons
     # no labels: no metrics.json, and the summary does not list it
     import shutil
 
@@ -335,7 +335,7 @@ def test_run_summary_lists_only_files_written_and_notes_missing_maps(tmp_path, h
     assert code == 0, err
     assert "no ground truth: metrics.json not written\n" in out
     assert out.endswith(f"outputs in {tmp_path / 'o2'}/: results.parquet, errors.jsonl, manifest.json, "
-                        "run.log, maps/\n")
+                        "run.log, maps/, artifacts/\n")
     assert err == ""
     # output.maps: true with an image-level step: one line on the console and in run.log
     args = ["run", str(spec), "--quiet", "--set", "steps.diff.type=image-level"]
