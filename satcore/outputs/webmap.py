@@ -189,7 +189,9 @@ def item_entry(item_id: str, map_path: Path, item: Any,
             images.append({"name": role + (f" ({when})" if when else ""), "url": image_layer(grid, r)})
     layers = [{"name": f"change: {sid}", "url": change_layer(grid, lab)} for sid, lab in labels.items()]
     polys = []
-    for sid, recs in polygons.items():
+    # the change maps' step order, so the polygons shown at the start are the first change map's step
+    order = {sid: k for k, sid in enumerate(labels)}
+    for sid, recs in sorted(polygons.items(), key=lambda kv: order.get(kv[0], len(order))):
         feats = [{"type": "Feature", "geometry": grid.geometry(r["geometry"]),
                   "properties": {"area": r["area"], "area_unit": r["area_unit"],
                                  "mean_score": r["mean_score"]}} for r in recs[:MAX_POLYGONS]]

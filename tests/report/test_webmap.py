@@ -48,3 +48,16 @@ def test_a_series_gets_one_frame_per_image_and_png_pairs_a_pixel_grid(tmp_path):
     assert [lay["name"] for lay in entry["layers"]] == ["change: s"]
     ring = entry["polygons"][0]["geojson"]["features"][0]["geometry"]["coordinates"][0]
     assert ring[1] == [15, -5]  # pixel (x = column, y = row) → Leaflet Simple (lng = x, lat = −y)
+
+
+def test_polygon_layers_follow_the_change_maps_step_order(tmp_path):
+    """The page shows the first change map and the first polygons at the start: they must be the same step."""
+    label = np.zeros((20, 30), np.float32)
+    label[5:10, 5:15] = 1
+    write_geotiff(tmp_path / "m.tif", np.stack([label, label, label, label]),
+                  band_descriptions=["zeta.score", "zeta.label", "alpha.score", "alpha.label"])
+    poly = {"geometry": {"type": "Polygon", "coordinates": [[(5, 5), (15, 5), (15, 10), (5, 10), (5, 5)]]},
+            "area": 50.0, "area_unit": "pixel", "mean_score": 1.0}
+    entry = item_entry("x", tmp_path / "m.tif", None, {"alpha": [poly], "zeta": [poly]})
+    assert [lay["name"] for lay in entry["layers"]] == ["change: zeta", "change: alpha"]
+    assert [p["name"] for p in entry["polygons"]] == ["polygons: zeta", "polygons: alpha"]
