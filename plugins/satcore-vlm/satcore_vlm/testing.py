@@ -13,16 +13,23 @@ CORPUS = ["a satellite image of a forest", "many buildings and a road", "a river
 
 
 def wordpiece_tokenizer() -> Any:
-    """A BERT-style WordPiece tokenizer trained in memory on a few sentences."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """A BERT-style WordPiece tokenizer built in memory from a few sentences (the same in every process)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast  # type: ignore[attr-defined]
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(  # type: ignore[no-untyped-call]
-        vocab_size=120, special_tokens=specials))
+    # The vocabulary is made here, not by tokenizers' WordPieceTrainer: the trainer breaks frequency ties in
+    # hash order, which Rust randomises per process, so the tokens it learnt (and the tiny models built on
+    # them) differed from run to run. Whole words of the corpus, then every character alone and as a suffix.
+    import re
+
+    words = sorted({w for s in CORPUS for w in re.findall(r"\w+|[^\w\s]", s.lower())})
+    chars = sorted({c for w in words for c in w})
+    vocab = specials + words + [c for c in chars if c not in words] + [f"##{c}" for c in chars]
+    tok.model = models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
