@@ -54,6 +54,33 @@ def tiny_bert(folder: Path) -> Path:
     return folder
 
 
+def tiny_blip(folder: Path) -> Path:
+    """A tiny random BLIP captioner (32×32 images, width 32) on :func:`wordpiece_tokenizer`, seeded.
+
+    ``BlipForConditionalGeneration`` + ``BlipProcessor`` saved with ``save_pretrained`` into ``folder``
+    (returned).
+    """
+    import torch
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    ft = wordpiece_tokenizer()
+    cfg = BlipConfig(
+        text_config=dict(vocab_size=len(ft), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64, bos_token_id=ft.cls_token_id,
+                         pad_token_id=ft.pad_token_id, sep_token_id=ft.sep_token_id,
+                         eos_token_id=ft.sep_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=32)
+    torch.manual_seed(0)
+    model = BlipForConditionalGeneration(cfg).eval()  # type: ignore[no-untyped-call]
+    proc = BlipProcessor(  # type: ignore[no-untyped-call]
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=ft)
+    model.save_pretrained(folder)
+    proc.save_pretrained(folder)
+    return folder
+
+
 def tiny_clip(folder: Path) -> Path:
     """A tiny random CLIP (32×32 images, width 32) with a byte-level BPE tokenizer trained in memory.
 
